@@ -1,0 +1,512 @@
+//! [`Authenticator`]: the framework-agnostic core, bearer token → claims.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared, WeakShared};
+
+use crate::cache::{CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, now_ms};
+use crate::claims::{JwtClaims, RegisteredClaims};
+use crate::error::{CacheError, ConfigError, Rejection, ValidationError};
+use crate::token::{DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact};
+use crate::validator::{Fingerprint, TokenValidator, ValidatedToken};
+
+/// The future returned by [`Authenticator::authenticate`].
+pub type AuthFuture<C> = Pin<Box<dyn Future<Output = Result<Arc<C>, Rejection>> + Send>>;
+
+type ValidationResult<C> = Result<Arc<ValidatedToken<C>>, ValidationError>;
+type Flight<C> = Shared<BoxFuture<'static, ValidationResult<C>>>;
+type FlightMap<C> = Mutex<HashMap<CacheKey, (u64, WeakShared<BoxFuture<'static, ValidationResult<C>>>)>>;
+
+/// Settings shared by every adapter.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) ttl: Duration,
+    pub(crate) max_token_len: usize,
+    pub(crate) cache_without_exp: bool,
+    pub(crate) optional: bool,
+    pub(crate) realm: Option<String>,
+    pub(crate) max_token_lifetime: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ttl: Duration::from_secs(600),
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            cache_without_exp: false,
+            optional: false,
+            realm: None,
+            max_token_lifetime: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Counters, for tests and dashboards (cheap relaxed atomics, off the hit path).
+#[derive(Debug, Default)]
+pub struct AuthStats {
+    misses: AtomicU64,
+    validations: AtomicU64,
+    cache_errors: AtomicU64,
+}
+
+impl AuthStats {
+    /// Lookups that found nothing usable.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+    /// Validator calls made (single-flight: one per burst of concurrent misses).
+    pub fn validations(&self) -> u64 {
+        self.validations.load(Ordering::Relaxed)
+    }
+    /// Cache operations that failed (each fell back to direct validation).
+    pub fn cache_errors(&self) -> u64 {
+        self.cache_errors.load(Ordering::Relaxed)
+    }
+}
+
+struct Inner<C> {
+    validator: Arc<dyn TokenValidator<C>>,
+    cache: Arc<dyn ClaimsCache<C>>,
+    fingerprint: Fingerprint,
+    settings: Settings,
+    inflight: Arc<FlightMap<C>>,
+    flight_ids: AtomicU64,
+    stats: AuthStats,
+}
+
+/// Turns a bearer token into claims: compact-form check, SHA-256, cache lookup (revocation
+/// included), and on a miss one validation per token however many requests wait for it, whose
+/// result is written to the cache without delaying the response.
+///
+/// A cheap handle (clones share everything). The tower layer and the actix middleware are thin
+/// wrappers around it; build one with [`JwtCacheLayer::builder`](crate::JwtCacheLayer::builder).
+pub struct Authenticator<C> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C> Clone for Authenticator<C> {
+    fn clone(&self) -> Self {
+        Authenticator {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Authenticator<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("fingerprint", &self.inner.fingerprint)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl<C: JwtClaims> Authenticator<C> {
+    pub(crate) fn from_parts(
+        validator: Arc<dyn TokenValidator<C>>,
+        cache: Arc<dyn ClaimsCache<C>>,
+        settings: Settings,
+    ) -> Self {
+        let fingerprint = validator.fingerprint();
+        Authenticator {
+            inner: Arc::new(Inner {
+                validator,
+                cache,
+                fingerprint,
+                settings,
+                inflight: Arc::new(Mutex::new(HashMap::new())),
+                flight_ids: AtomicU64::new(0),
+                stats: AuthStats::default(),
+            }),
+        }
+    }
+
+    /// An authenticator with the default settings and an in-process cache of 10 000 entries.
+    pub fn new(validator: impl TokenValidator<C>) -> Self {
+        Self::from_parts(
+            Arc::new(validator),
+            Arc::new(MemoryCache::<C>::new(10_000)),
+            Settings::default(),
+        )
+    }
+
+    /// Whether requests without a bearer token pass through (without claims).
+    pub fn is_optional(&self) -> bool {
+        self.inner.settings.optional
+    }
+
+    /// The `realm` put in `WWW-Authenticate`, if configured.
+    pub fn realm(&self) -> Option<&str> {
+        self.inner.settings.realm.as_deref()
+    }
+
+    /// The validator's fingerprint, which namespaces cache keys.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.inner.fingerprint
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &AuthStats {
+        &self.inner.stats
+    }
+
+    /// The cache key of a token for this authenticator.
+    pub fn cache_key(&self, token: &str) -> CacheKey {
+        CacheKey {
+            fingerprint: self.inner.fingerprint,
+            token: TokenHash::of(token),
+        }
+    }
+
+    /// Authenticate the `Authorization` header values of a request: what both adapters call.
+    ///
+    /// `Ok(None)` means "no bearer token, and the authenticator is optional".
+    pub fn authenticate_header<'a, I>(&self, values: I) -> Result<Option<AuthFuture<C>>, Rejection>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        match crate::token::parse_authorization(values)? {
+            Some(token) => Ok(Some(self.authenticate(token))),
+            None if self.inner.settings.optional => Ok(None),
+            None => Err(Rejection::MissingToken),
+        }
+    }
+
+    /// Authenticate a bearer token.
+    pub fn authenticate(&self, token: &str) -> AuthFuture<C> {
+        if let Err(e) = check_compact(token, self.inner.settings.max_token_len) {
+            return Box::pin(std::future::ready(Err(Rejection::InvalidToken(e))));
+        }
+        let key = self.cache_key(token);
+        let token: Arc<str> = Arc::from(token);
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.authenticate(key, token).await })
+    }
+
+    /// Revoke one token (logout). The marker lives until the token's own `exp` (read from
+    /// the token, plus leeway), or [`max_token_lifetime`](crate::JwtCacheBuilder::max_token_lifetime)
+    /// when it has none.
+    pub async fn revoke_token(&self, token: &str) -> Result<(), CacheError> {
+        let key = self.cache_key(token);
+        let leeway = self.inner.validator.leeway();
+        let exp = jsonwebtoken::dangerous::insecure_decode_claims::<RegisteredClaims>(token)
+            .ok()
+            .and_then(|r| r.exp);
+        let ttl = match exp {
+            Some(exp) => Duration::from_secs(
+                exp.saturating_add(leeway)
+                    .saturating_sub(now_secs())
+                    .saturating_add(1),
+            ),
+            None => self.inner.settings.max_token_lifetime,
+        };
+        self.inner
+            .cache
+            .revoke(&Revocation::Token(key.token), ttl)
+            .await?;
+        let _ = self.inner.cache.remove(&key).await;
+        Ok(())
+    }
+
+    /// Revoke every token with this `jti`, for [`max_token_lifetime`](crate::JwtCacheBuilder::max_token_lifetime).
+    pub async fn revoke_jti(&self, jti: &str) -> Result<(), CacheError> {
+        self.revoke(Revocation::Jti(jti.to_owned())).await
+    }
+
+    /// Revoke every token of `sub` issued before `issued_before` (logout-everywhere, password
+    /// change): tokens with `iat` strictly before that second, or with no `iat`.
+    pub async fn revoke_subject(
+        &self,
+        sub: &str,
+        issued_before: SystemTime,
+    ) -> Result<(), CacheError> {
+        let before = issued_before
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.revoke(Revocation::Subject {
+            sub: sub.to_owned(),
+            issued_before: before,
+        })
+        .await
+    }
+
+    /// Record a revocation, kept for the longest a token it covers can live
+    /// (`max_token_lifetime` plus leeway).
+    pub async fn revoke(&self, revocation: Revocation) -> Result<(), CacheError> {
+        let ttl = self.inner.settings.max_token_lifetime
+            + Duration::from_secs(self.inner.validator.leeway());
+        self.inner.cache.revoke(&revocation, ttl).await
+    }
+}
+
+impl<C: JwtClaims> Inner<C> {
+    async fn authenticate(
+        self: Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+    ) -> Result<Arc<C>, Rejection> {
+        match self.cache.get(&key, &token).await {
+            Ok(Lookup::Hit(v)) => match self.recheck(&v) {
+                Ok(()) => return Ok(v.claims.clone()),
+                Err(None) => {
+                    // Signed by a key no longer in the key set: forget it, validate afresh.
+                    let _ = self.cache.remove(&key).await;
+                }
+                Err(Some(e)) => return Err(Rejection::InvalidToken(e)),
+            },
+            Ok(Lookup::Revoked) => return Err(Rejection::Revoked),
+            Ok(Lookup::Miss) => {}
+            Err(e) => {
+                self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
+            }
+        }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let validated = self
+            .validate_once(key, token)
+            .await
+            .map_err(Rejection::InvalidToken)?;
+        match self.cache.is_revoked(&key.token, &validated.meta).await {
+            Ok(false) => Ok(validated.claims.clone()),
+            Ok(true) => Err(Rejection::Revoked),
+            Err(e) => {
+                self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "revocation check failed");
+                Ok(validated.claims.clone())
+            }
+        }
+    }
+
+    /// Re-check a hit against the clock and the key set (rule 6). `Err(None)`: the key is gone.
+    fn recheck(&self, v: &ValidatedToken<C>) -> Result<(), Option<ValidationError>> {
+        let meta = &v.meta;
+        if meta.exp.is_some() || meta.nbf.is_some() {
+            let now = now_secs();
+            let leeway = self.validator.leeway();
+            if meta.exp.is_some_and(|exp| exp < now.saturating_sub(leeway)) {
+                return Err(Some(ValidationError::Expired));
+            }
+            if meta.nbf.is_some_and(|nbf| nbf > now + leeway) {
+                return Err(Some(ValidationError::NotYetValid));
+            }
+        }
+        if !self.validator.key_is_current(meta.key.as_deref()) {
+            return Err(None);
+        }
+        Ok(())
+    }
+
+    /// Single-flight: concurrent misses for one key share one validation. The map holds weak
+    /// handles; when every waiter is gone the validation is dropped and its entry removed.
+    fn validate_once(self: &Arc<Self>, key: CacheKey, token: Arc<str>) -> Flight<C> {
+        let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, weak)) = map.get(&key)
+            && let Some(flight) = weak.upgrade()
+        {
+            return flight;
+        }
+        let id = self.flight_ids.fetch_add(1, Ordering::Relaxed);
+        let guard = FlightGuard {
+            map: Arc::downgrade(&self.inflight),
+            key,
+            id,
+        };
+        let this = self.clone();
+        let fut: BoxFuture<'static, ValidationResult<C>> = Box::pin(async move {
+            let _guard = guard;
+            this.stats.validations.fetch_add(1, Ordering::Relaxed);
+            let result = this.validator.validate(&token).await.map(Arc::new);
+            if let Ok(v) = &result {
+                this.store(key, v.clone());
+            }
+            result
+        });
+        let flight = fut.shared();
+        if let Some(weak) = flight.downgrade() {
+            map.insert(key, (id, weak));
+        }
+        flight
+    }
+
+    /// Write a validation to the cache without delaying the response: the write is polled once
+    /// here (an in-process cache finishes at once) and, if it must wait, spawned.
+    fn store(&self, key: CacheKey, v: Arc<ValidatedToken<C>>) {
+        let Some(ttl) = self.ttl_for(&v) else { return };
+        let cache = self.cache.clone();
+        let mut fut: BoxFuture<'static, Result<(), CacheError>> =
+            Box::pin(async move { cache.put(&key, v, ttl).await });
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "claims cache write failed");
+            }
+            Poll::Pending => match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(fut);
+                }
+                Err(_) => tracing::debug!("no tokio runtime: claims cache write dropped"),
+            },
+        }
+    }
+
+    /// `min(configured ttl, exp - now)`; `None` when the entry must not be cached.
+    fn ttl_for(&self, v: &ValidatedToken<C>) -> Option<Duration> {
+        match v.meta.exp {
+            Some(exp) => {
+                let left_ms = exp.saturating_mul(1000).checked_sub(now_ms())?;
+                let ttl = self.settings.ttl.min(Duration::from_millis(left_ms));
+                (!ttl.is_zero()).then_some(ttl)
+            }
+            None if self.settings.cache_without_exp => Some(self.settings.ttl),
+            None => None,
+        }
+    }
+}
+
+struct FlightGuard<C> {
+    map: Weak<FlightMap<C>>,
+    key: CacheKey,
+    id: u64,
+}
+
+impl<C> Drop for FlightGuard<C> {
+    fn drop(&mut self) {
+        if let Some(map) = self.map.upgrade() {
+            let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+            if map.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Builds an [`Authenticator`] and the [`JwtCacheLayer`](crate::JwtCacheLayer) around it.
+#[must_use]
+pub struct JwtCacheBuilder<C> {
+    validator: Option<Arc<dyn TokenValidator<C>>>,
+    cache: Option<Arc<dyn ClaimsCache<C>>>,
+    settings: Settings,
+}
+
+impl<C> std::fmt::Debug for JwtCacheBuilder<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCacheBuilder")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: JwtClaims> Default for JwtCacheBuilder<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: JwtClaims> JwtCacheBuilder<C> {
+    /// A builder for claims of type `C` (see [`JwtCacheLayer::builder`](crate::JwtCacheLayer::builder)
+    /// for [`StandardClaims`](crate::StandardClaims)).
+    pub fn new() -> Self {
+        JwtCacheBuilder {
+            validator: None,
+            cache: None,
+            settings: Settings::default(),
+        }
+    }
+
+    /// The validator (required).
+    pub fn validator(mut self, validator: impl TokenValidator<C>) -> Self {
+        self.validator = Some(Arc::new(validator));
+        self
+    }
+
+    /// The cache (default: a [`MemoryCache`] of 10 000 entries).
+    pub fn cache(mut self, cache: impl ClaimsCache<C>) -> Self {
+        self.cache = Some(Arc::new(cache));
+        self
+    }
+
+    /// Upper bound on how long a validation is cached (default 600 s); an entry never outlives
+    /// its token's `exp`.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.settings.ttl = ttl;
+        self
+    }
+
+    /// Longest token accepted, in bytes (default 8 KiB); longer ones are refused unhashed.
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.settings.max_token_len = bytes;
+        self
+    }
+
+    /// Cache validations of tokens without `exp` for the configured ttl (default: not cached).
+    pub fn cache_tokens_without_exp(mut self, yes: bool) -> Self {
+        self.settings.cache_without_exp = yes;
+        self
+    }
+
+    /// Optional authentication: a request without a bearer token reaches the service without
+    /// claims; a request with a bad one is still refused (default: required).
+    pub fn optional(mut self, yes: bool) -> Self {
+        self.settings.optional = yes;
+        self
+    }
+
+    /// The `realm` of the `WWW-Authenticate` challenge.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.settings.realm = Some(realm.into());
+        self
+    }
+
+    /// The longest lifetime of a token the issuer hands out (default 24 h): how long
+    /// jti and subject revocations, and token revocations of tokens without `exp`, are kept.
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.settings.max_token_lifetime = lifetime;
+        self
+    }
+
+    /// Build the [`Authenticator`].
+    pub fn try_build_authenticator(self) -> Result<Authenticator<C>, ConfigError> {
+        let validator = self.validator.ok_or(ConfigError::Other(
+            "JwtCacheBuilder: no validator configured".into(),
+        ))?;
+        let cache = self
+            .cache
+            .unwrap_or_else(|| Arc::new(MemoryCache::<C>::new(10_000)));
+        Ok(Authenticator::from_parts(validator, cache, self.settings))
+    }
+
+    /// Build the [`Authenticator`].
+    ///
+    /// # Panics
+    /// If no validator was set (a programming error; see
+    /// [`try_build_authenticator`](Self::try_build_authenticator)).
+    pub fn build_authenticator(self) -> Authenticator<C> {
+        self.try_build_authenticator()
+            .expect("JwtCacheBuilder: a validator is required")
+    }
+
+    /// Build the tower layer.
+    ///
+    /// # Panics
+    /// If no validator was set.
+    pub fn build(self) -> crate::JwtCacheLayer<C> {
+        crate::JwtCacheLayer::new(self.build_authenticator())
+    }
+}

@@ -1,0 +1,103 @@
+//! Caches: the [`ClaimsCache`] trait, revocations, and the in-process [`MemoryCache`].
+
+mod memory;
+mod revocation;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use self::memory::MemoryCache;
+pub use self::revocation::{Revocation, RevocationSet};
+use crate::claims::TokenMeta;
+use crate::error::CacheError;
+use crate::token::TokenHash;
+use crate::validator::{Fingerprint, ValidatedToken};
+
+/// Where a validation is cached: the validator's [`Fingerprint`] and the token's SHA-256.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct CacheKey {
+    /// Identity of the validator that accepted the token.
+    pub fingerprint: Fingerprint,
+    /// SHA-256 of the token's exact bytes.
+    pub token: TokenHash,
+}
+
+/// The answer of [`ClaimsCache::get`].
+#[derive(Debug)]
+pub enum Lookup<C> {
+    /// A cached validation that no revocation covers. The authenticator still re-checks
+    /// `exp`/`nbf` against the clock and the signing key against the current key set.
+    Hit(Arc<ValidatedToken<C>>),
+    /// Nothing usable cached.
+    Miss,
+    /// A cached validation exists but a revocation covers it.
+    Revoked,
+}
+
+/// A store of validated claims and of revocations.
+///
+/// Implementations must be cheap to share (`Clone` through an `Arc`, or wrapped in one);
+/// errors are never fatal: the authenticator falls back to direct validation.
+#[async_trait]
+pub trait ClaimsCache<C>: Send + Sync + 'static {
+    /// Look up `key`. On a hit, check in the same operation whether a revocation covers the
+    /// entry (by token hash, `jti`, or subject-issued-before) and answer [`Lookup::Revoked`]
+    /// if so. `token` is the raw token, for implementations that need its unverified claims
+    /// to fetch revocation markers in the same round trip; it must never be stored.
+    async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError>;
+
+    /// Store a validation for `ttl` (already `min(configured ttl, exp - now)`).
+    async fn put(
+        &self,
+        key: &CacheKey,
+        value: Arc<ValidatedToken<C>>,
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
+
+    /// Forget a validation.
+    async fn remove(&self, key: &CacheKey) -> Result<(), CacheError>;
+
+    /// Whether a revocation covers a token just validated (the miss path).
+    async fn is_revoked(&self, token: &TokenHash, meta: &TokenMeta) -> Result<bool, CacheError>;
+
+    /// Record a revocation, kept for `ttl` (as long as the longest token it can cover).
+    async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError>;
+}
+
+#[async_trait]
+impl<C, K> ClaimsCache<C> for Arc<K>
+where
+    K: ClaimsCache<C> + ?Sized,
+    C: Send + Sync + 'static,
+{
+    async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError> {
+        (**self).get(key, token).await
+    }
+    async fn put(
+        &self,
+        key: &CacheKey,
+        value: Arc<ValidatedToken<C>>,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        (**self).put(key, value, ttl).await
+    }
+    async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
+        (**self).remove(key).await
+    }
+    async fn is_revoked(&self, token: &TokenHash, meta: &TokenMeta) -> Result<bool, CacheError> {
+        (**self).is_revoked(token, meta).await
+    }
+    async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError> {
+        (**self).revoke(revocation, ttl).await
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

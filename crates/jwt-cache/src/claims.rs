@@ -1,0 +1,124 @@
+//! Claims: the bound every claims type meets, and the [`StandardClaims`] default.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// What a claims type must be to be validated, cached and handed to handlers.
+///
+/// Implemented for every `T: DeserializeOwned + Serialize + Clone + Send + Sync + 'static`;
+/// `Serialize` is what lets a shared cache (Redis) store the claims.
+pub trait JwtClaims: DeserializeOwned + Serialize + Clone + Send + Sync + 'static {}
+
+impl<T> JwtClaims for T where T: DeserializeOwned + Serialize + Clone + Send + Sync + 'static {}
+
+/// The `aud` claim: one audience or several (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "content"`
+    One(String),
+    /// `"aud": ["content", "feed"]`
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `name` is one of the audiences.
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Audience::One(a) => a == name,
+            Audience::Many(v) => v.iter().any(|a| a == name),
+        }
+    }
+}
+
+/// The registered claims of RFC 7519 plus the usual profile claims, the default claims type.
+///
+/// Unknown claims are ignored; every field but `sub` is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandardClaims {
+    /// Subject: who the token is about.
+    pub sub: String,
+    /// E-mail address, when the issuer adds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// User name (`preferred_username` is read too).
+    #[serde(
+        default,
+        alias = "preferred_username",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username: Option<String>,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// Expiry, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// Not before, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issued at, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Token identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Space-separated scopes (RFC 8693 §4.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl StandardClaims {
+    /// Whether the space-separated `scope` claim holds `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|s| s.split(' ').any(|x| x == scope))
+    }
+}
+
+/// The registered claims the cache needs from every token, whatever the claims type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenMeta {
+    /// `exp`, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// `nbf`, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// `iat`, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// `jti`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Identity of the key that verified the signature (its `kid`, or a digest of the key),
+    /// checked against the validator's current key set on every cache hit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RegisteredClaims {
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub(crate) exp: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub(crate) nbf: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub(crate) iat: Option<u64>,
+    #[serde(default)]
+    pub(crate) jti: Option<String>,
+    #[serde(default)]
+    pub(crate) sub: Option<String>,
+}
+
+/// NumericDate may be fractional (RFC 7519 §2); whole seconds are kept.
+fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = Option::<f64>::deserialize(d)?;
+    Ok(v.filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as u64))
+}

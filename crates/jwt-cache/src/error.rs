@@ -1,0 +1,207 @@
+//! Errors: why a token was refused, why a cache failed, and how a refusal is answered.
+
+use std::fmt;
+
+/// Why a validator refused a token. Every variant but [`Unavailable`](Self::Unavailable)
+/// is a property of the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// Not a compact JWS, bad base64url, bad JSON, or a claim of the wrong type.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// The signature does not verify with the selected key.
+    #[error("bad signature")]
+    BadSignature,
+    /// `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iss` is not an accepted issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` names none of the accepted audiences.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// The `kid` names no key in the key set.
+    #[error("unknown key")]
+    UnknownKey,
+    /// The header's `alg` is not allowed for the key (includes `none` and algorithm confusion).
+    #[error("algorithm not allowed")]
+    AlgorithmNotAllowed,
+    /// The header's `typ` is not the required one.
+    #[error("wrong token type")]
+    WrongType,
+    /// A required claim is missing.
+    #[error("missing required claim `{0}`")]
+    MissingClaim(String),
+    /// The validator could not decide (auth service or key set unreachable). Transient:
+    /// never cached, answered with 503.
+    #[error("validator unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ValidationError {
+    /// A short fixed phrase for `error_description` (no token data echoed back).
+    pub fn description(&self) -> &'static str {
+        match self {
+            ValidationError::Malformed(_) => "malformed token",
+            ValidationError::BadSignature => "bad signature",
+            ValidationError::Expired => "token expired",
+            ValidationError::NotYetValid => "token not yet valid",
+            ValidationError::WrongIssuer => "wrong issuer",
+            ValidationError::WrongAudience => "wrong audience",
+            ValidationError::UnknownKey => "unknown key",
+            ValidationError::AlgorithmNotAllowed => "algorithm not allowed",
+            ValidationError::WrongType => "wrong token type",
+            ValidationError::MissingClaim(_) => "missing required claim",
+            ValidationError::Unavailable(_) => "validator unavailable",
+        }
+    }
+}
+
+/// A cache backend failed (timeout, connection, encoding). The authenticator treats it as a
+/// miss and validates directly: a cache is an accelerator, never a dependency.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The backend did not answer in time.
+    #[error("cache timeout")]
+    Timeout,
+    /// The backend failed.
+    #[error("cache backend error: {0}")]
+    Backend(String),
+    /// A stored value did not decode (or failed its integrity check).
+    #[error("cache value did not decode: {0}")]
+    Decode(String),
+}
+
+/// Why a request was not authenticated. Adapters turn it into a response with
+/// [`status`](Self::status) and [`www_authenticate`](Self::www_authenticate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No bearer credentials at all (no `Authorization` header, or another scheme).
+    MissingToken,
+    /// The `Authorization` header is not a well-formed `Bearer` credential (RFC 6750 §2.1).
+    InvalidRequest(&'static str),
+    /// The token was refused.
+    InvalidToken(ValidationError),
+    /// The token is valid but revoked.
+    Revoked,
+    /// Could not decide: the validator is unavailable, or (fail-closed) the revocation store is.
+    Unavailable(String),
+}
+
+impl Rejection {
+    /// HTTP status: 401, or 503 when the decision could not be made.
+    ///
+    /// RFC 6750 §3.1 suggests 400 for `invalid_request`; like most resource servers we answer
+    /// every authentication failure with 401 so clients have one thing to handle.
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::Unavailable(_) | Rejection::InvalidToken(ValidationError::Unavailable(_)) => {
+                503
+            }
+            _ => 401,
+        }
+    }
+
+    /// The RFC 6750 `error` code, if any (`None` for a request without credentials).
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Rejection::MissingToken => None,
+            Rejection::InvalidRequest(_) => Some("invalid_request"),
+            Rejection::InvalidToken(ValidationError::Unavailable(_)) | Rejection::Unavailable(_) => {
+                None
+            }
+            Rejection::InvalidToken(_) | Rejection::Revoked => Some("invalid_token"),
+        }
+    }
+
+    /// A short, fixed `error_description`.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Rejection::MissingToken => "bearer token required",
+            Rejection::InvalidRequest(why) => why,
+            Rejection::InvalidToken(e) => e.description(),
+            Rejection::Revoked => "token revoked",
+            Rejection::Unavailable(_) => "authentication temporarily unavailable",
+        }
+    }
+
+    /// The `WWW-Authenticate` value for a 401 (RFC 6750 §3), `None` for a 503.
+    pub fn www_authenticate(&self, realm: Option<&str>) -> Option<String> {
+        if self.status() != 401 {
+            return None;
+        }
+        let mut v = String::from("Bearer");
+        let mut sep = " ";
+        if let Some(realm) = realm {
+            v.push_str(sep);
+            v.push_str("realm=\"");
+            v.push_str(realm);
+            v.push('"');
+            sep = ", ";
+        }
+        if let Some(code) = self.error_code() {
+            v.push_str(sep);
+            v.push_str("error=\"");
+            v.push_str(code);
+            v.push_str("\", error_description=\"");
+            v.push_str(self.description());
+            v.push('"');
+        }
+        Some(v)
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::InvalidToken(e) => write!(f, "invalid token: {e}"),
+            Rejection::Unavailable(why) => write!(f, "authentication unavailable: {why}"),
+            other => f.write_str(other.description()),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// A configuration mistake caught at construction (weak secret, key/algorithm mismatch…).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The key could not be parsed.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// The algorithm does not belong to the key's family (e.g. HS256 with an RSA key).
+    #[error("algorithm {alg:?} does not match a {family} key")]
+    AlgorithmMismatch {
+        /// The algorithm asked for.
+        alg: jsonwebtoken::Algorithm,
+        /// The key's family.
+        family: &'static str,
+    },
+    /// An HMAC secret shorter than the hash output (RFC 7518 §3.2).
+    #[error("HMAC secret of {len} bytes is too weak for {alg:?}: at least {min} bytes required")]
+    WeakSecret {
+        /// The algorithm.
+        alg: jsonwebtoken::Algorithm,
+        /// The secret's length.
+        len: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// No key was configured.
+    #[error("no verification key configured")]
+    NoKey,
+    /// jsonwebtoken has no usable crypto provider (both or neither backend compiled in).
+    #[error("jsonwebtoken has no crypto provider: {0}")]
+    CryptoProvider(&'static str),
+    /// Something else.
+    #[error("{0}")]
+    Other(String),
+}

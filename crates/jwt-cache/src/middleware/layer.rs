@@ -1,0 +1,101 @@
+use tower_layer::Layer;
+
+use super::{DefaultRejection, JwtCache, RejectWith};
+use crate::authenticator::{Authenticator, JwtCacheBuilder};
+use crate::claims::{JwtClaims, StandardClaims};
+
+/// A tower [`Layer`] that authenticates the bearer JWT of every request, serving validated
+/// tokens from a [`ClaimsCache`](crate::ClaimsCache), and hands the claims (an `Arc<C>` in the
+/// request extensions) to the inner service.
+///
+/// ```
+/// use std::time::Duration;
+/// use jwt_cache::{JwtCacheLayer, JwtValidator, MemoryCache};
+/// # let secret = [42u8; 32];
+/// let auth = JwtCacheLayer::builder()
+///     .validator(JwtValidator::hs256(secret)?.issuer("https://id.example").audience("content"))
+///     .cache(MemoryCache::new(100_000))
+///     .ttl(Duration::from_secs(600))
+///     .build();
+/// let svc = tower::ServiceBuilder::new()
+///     .layer(auth)
+///     .service_fn(|_req: http::Request<String>| async {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+///     });
+/// # Ok::<(), jwt_cache::ConfigError>(())
+/// ```
+pub struct JwtCacheLayer<C = StandardClaims, H = DefaultRejection> {
+    auth: Authenticator<C>,
+    handler: H,
+}
+
+impl<C, H: Clone> Clone for JwtCacheLayer<C, H> {
+    fn clone(&self) -> Self {
+        JwtCacheLayer {
+            auth: self.auth.clone(),
+            handler: self.handler.clone(),
+        }
+    }
+}
+
+impl<C, H: std::fmt::Debug> std::fmt::Debug for JwtCacheLayer<C, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCacheLayer")
+            .field("auth", &self.auth)
+            .field("handler", &self.handler)
+            .finish()
+    }
+}
+
+impl JwtCacheLayer {
+    /// A builder for [`StandardClaims`]; for claims of your own type use
+    /// [`JwtCacheBuilder::<MyClaims>::new()`](JwtCacheBuilder::new).
+    pub fn builder() -> JwtCacheBuilder<StandardClaims> {
+        JwtCacheBuilder::new()
+    }
+}
+
+impl<C: JwtClaims> JwtCacheLayer<C> {
+    /// A layer around an existing [`Authenticator`] (share one between a tower stack and an
+    /// actix app).
+    pub fn new(auth: Authenticator<C>) -> Self {
+        JwtCacheLayer {
+            auth,
+            handler: DefaultRejection,
+        }
+    }
+}
+
+impl<C, H> JwtCacheLayer<C, H> {
+    /// Answer rejections with your own response (e.g. a JSON problem document).
+    ///
+    /// ```
+    /// # use jwt_cache::{JwtCacheLayer, JwtValidator, Rejection};
+    /// # let layer = JwtCacheLayer::builder().validator(JwtValidator::hs256([1u8; 32]).unwrap()).build();
+    /// let layer = layer.on_rejection(|r: Rejection| {
+    ///     http::Response::builder()
+    ///         .status(r.status())
+    ///         .body(format!("{{\"error\":\"{}\"}}", r.description()))
+    ///         .unwrap()
+    /// });
+    /// ```
+    pub fn on_rejection<F>(self, f: F) -> JwtCacheLayer<C, RejectWith<F>> {
+        JwtCacheLayer {
+            auth: self.auth,
+            handler: RejectWith(f),
+        }
+    }
+
+    /// The authenticator, for revocations (logout handlers) and stats.
+    pub fn authenticator(&self) -> &Authenticator<C> {
+        &self.auth
+    }
+}
+
+impl<S, C, H: Clone> Layer<S> for JwtCacheLayer<C, H> {
+    type Service = JwtCache<S, C, H>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtCache::new(inner, self.auth.clone(), self.handler.clone())
+    }
+}

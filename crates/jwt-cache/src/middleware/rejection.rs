@@ -1,0 +1,53 @@
+use http::header::{CACHE_CONTROL, HeaderValue, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+
+use crate::error::Rejection;
+
+/// Turns a [`Rejection`] into a response.
+pub trait RejectionHandler<B>: Clone + Send + Sync + 'static {
+    /// The response for `rejection`; `realm` is the configured realm, if any.
+    fn respond(&self, rejection: Rejection, realm: Option<&str>) -> Response<B>;
+}
+
+/// The RFC 6750 answer: `401` with `WWW-Authenticate: Bearer error="…",
+/// error_description="…"` (no `error` when the request carried no token), or `503` when the
+/// decision could not be made; an empty body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultRejection;
+
+impl DefaultRejection {
+    /// The default response with any body type.
+    pub fn response<B: Default>(rejection: &Rejection, realm: Option<&str>) -> Response<B> {
+        let mut res = Response::new(B::default());
+        *res.status_mut() =
+            StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        if let Some(challenge) = rejection.www_authenticate(realm)
+            && let Ok(v) = HeaderValue::from_str(&challenge)
+        {
+            res.headers_mut().insert(WWW_AUTHENTICATE, v);
+        }
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}
+
+impl<B: Default> RejectionHandler<B> for DefaultRejection {
+    fn respond(&self, rejection: Rejection, realm: Option<&str>) -> Response<B> {
+        Self::response(&rejection, realm)
+    }
+}
+
+/// A rejection handler made from a closure; see
+/// [`JwtCacheLayer::on_rejection`](crate::JwtCacheLayer::on_rejection).
+#[derive(Clone, Copy, Debug)]
+pub struct RejectWith<F>(pub F);
+
+impl<B, F> RejectionHandler<B> for RejectWith<F>
+where
+    F: Fn(Rejection) -> Response<B> + Clone + Send + Sync + 'static,
+{
+    fn respond(&self, rejection: Rejection, _realm: Option<&str>) -> Response<B> {
+        (self.0)(rejection)
+    }
+}

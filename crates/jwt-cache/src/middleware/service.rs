@@ -1,0 +1,94 @@
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::{ResponseFuture, RejectionHandler};
+use crate::authenticator::Authenticator;
+use crate::claims::JwtClaims;
+
+/// The service made by [`JwtCacheLayer`](crate::JwtCacheLayer).
+pub struct JwtCache<S, C, H> {
+    inner: S,
+    auth: Authenticator<C>,
+    handler: H,
+}
+
+impl<S, C, H> JwtCache<S, C, H> {
+    pub(crate) fn new(inner: S, auth: Authenticator<C>, handler: H) -> Self {
+        JwtCache {
+            inner,
+            auth,
+            handler,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone, C, H: Clone> Clone for JwtCache<S, C, H> {
+    fn clone(&self) -> Self {
+        JwtCache {
+            inner: self.inner.clone(),
+            auth: self.auth.clone(),
+            handler: self.handler.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, C, H> std::fmt::Debug for JwtCache<S, C, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCache")
+            .field("inner", &self.inner)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C, H, ReqB, ResB> Service<Request<ReqB>> for JwtCache<S, C, H>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    C: JwtClaims,
+    H: RejectionHandler<ResB>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqB, ResB, C, H>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        // The clone is not necessarily ready: keep the one `poll_ready` was called on.
+        // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let decision = self.auth.authenticate_header(
+            req.headers()
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(|v| v.as_bytes()),
+        );
+        match decision {
+            Ok(Some(auth)) => ResponseFuture::authenticating(
+                auth,
+                req,
+                inner,
+                self.handler.clone(),
+                self.auth.clone(),
+            ),
+            Ok(None) => {
+                let mut inner = inner;
+                ResponseFuture::calling(inner.call(req))
+            }
+            Err(rejection) => {
+                ResponseFuture::rejected(self.handler.respond(rejection, self.auth.realm()))
+            }
+        }
+    }
+}

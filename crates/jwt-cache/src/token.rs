@@ -1,0 +1,208 @@
+//! Reading the bearer token out of an `Authorization` header (RFC 6750 §2.1, RFC 7235 §2.1)
+//! and the compact-form check done before any hashing (RFC 7515 §7.1, RFC 8725 §3.11).
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Rejection, ValidationError};
+
+/// Default limit on a token's length in bytes.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Parse the `Authorization` header values of a request into a bearer token.
+///
+/// - no header, or a scheme other than `Bearer`: `Ok(None)` (no bearer credentials);
+/// - several `Authorization` headers, `Bearer` without a token, bytes outside the
+///   `b64token` grammar, or extra parameters: [`Rejection::InvalidRequest`];
+/// - otherwise the token, still to be checked by [`check_compact`].
+///
+/// The scheme is matched case-insensitively; one or more spaces separate it from the token
+/// (RFC 7235 `1*SP`); surrounding optional whitespace is ignored.
+///
+/// ```
+/// use jwt_cache::parse_authorization;
+/// assert_eq!(parse_authorization([&b"Bearer abc.def.ghi"[..]]).unwrap(), Some("abc.def.ghi"));
+/// assert_eq!(parse_authorization([&b"Basic dXNlcjpwYXNz"[..]]).unwrap(), None);
+/// assert!(parse_authorization([&b"Bearer"[..]]).is_err());
+/// ```
+pub fn parse_authorization<'a, I>(values: I) -> Result<Option<&'a str>, Rejection>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut values = values.into_iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Rejection::InvalidRequest("more than one Authorization header"));
+    }
+    let value = trim_ows(value);
+    let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+        Some(i) => (&value[..i], &value[i..]),
+        None => (value, &value[value.len()..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    let token = trim_ows(rest);
+    if token.is_empty() {
+        return Err(Rejection::InvalidRequest("bearer token missing"));
+    }
+    // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    let body_end = token
+        .iter()
+        .position(|b| *b == b'=')
+        .unwrap_or(token.len());
+    let (body, pad) = token.split_at(body_end);
+    let body_ok = !body.is_empty()
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+    if !body_ok || !pad.iter().all(|b| *b == b'=') {
+        return Err(Rejection::InvalidRequest("malformed bearer credentials"));
+    }
+    // All bytes checked ASCII above.
+    Ok(std::str::from_utf8(token).ok())
+}
+
+fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// Check that `token` is a JWS in compact form: three non-empty dot-separated parts of
+/// base64url characters (`[A-Za-z0-9_-]`, no padding), at most `max_len` bytes.
+///
+/// Done before the token is hashed or parsed, so garbage costs almost nothing.
+pub fn check_compact(token: &str, max_len: usize) -> Result<(), ValidationError> {
+    let bytes = token.as_bytes();
+    if bytes.len() > max_len {
+        return Err(ValidationError::Malformed(format!(
+            "token longer than {max_len} bytes"
+        )));
+    }
+    let mut dots = 0usize;
+    let mut part_len = 0usize;
+    for &b in bytes {
+        if b == b'.' {
+            if part_len == 0 {
+                return Err(ValidationError::Malformed("empty segment".into()));
+            }
+            dots += 1;
+            part_len = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            part_len += 1;
+        } else {
+            return Err(ValidationError::Malformed(
+                "not base64url compact serialization".into(),
+            ));
+        }
+    }
+    if dots != 2 {
+        return Err(ValidationError::Malformed(
+            "a JWS has three dot-separated parts".into(),
+        ));
+    }
+    if part_len == 0 {
+        return Err(ValidationError::Malformed("empty signature".into()));
+    }
+    Ok(())
+}
+
+/// SHA-256 of a token's exact bytes: what the cache and token revocations are keyed by.
+/// The raw token is never stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Hash a token.
+    pub fn of(token: &str) -> Self {
+        TokenHash(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenHash({})", &self.to_hex()[..16])
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Result<Option<&'static str>, Rejection> {
+        let owned: Vec<&'static [u8]> = v
+            .iter()
+            .map(|s| &*Box::leak(s.as_bytes().to_vec().into_boxed_slice()))
+            .collect();
+        parse_authorization(owned)
+    }
+
+    #[test]
+    fn header_grammar() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&["Bearer a.b.c"]).unwrap(), Some("a.b.c"));
+        assert_eq!(parse(&["bEaReR   a.b.c  "]).unwrap(), Some("a.b.c"));
+        assert_eq!(parse(&["Basic Zm9vOmJhcg=="]).unwrap(), None);
+        assert_eq!(parse(&["Bearerx a.b.c"]).unwrap(), None);
+        assert_eq!(parse(&["Bearer abc=="]).unwrap(), Some("abc=="));
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearer ==",
+            "Bearer a=b",
+            "Bearer \u{e9}t\u{e9}",
+            "Bearer a\"b",
+        ] {
+            assert!(
+                matches!(parse(&[bad]), Err(Rejection::InvalidRequest(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            parse(&["Bearer a.b.c", "Bearer a.b.c"]),
+            Err(Rejection::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn compact_form() {
+        assert!(check_compact("a.b.c", 100).is_ok());
+        assert!(check_compact("aA0-_.b.c", 100).is_ok());
+        for bad in ["a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "a+b.c.d", "a/b.c.d", "a=.b.c", "a.b.c "] {
+            assert!(check_compact(bad, 100).is_err(), "{bad:?}");
+        }
+        assert!(check_compact("aaaa.bbbb.cccc", 13).is_err());
+        assert!(check_compact("aaaa.bbbb.cccc", 14).is_ok());
+    }
+
+    #[test]
+    fn hash_is_sha256() {
+        assert_eq!(
+            TokenHash::of("abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

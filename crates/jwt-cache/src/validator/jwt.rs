@@ -1,0 +1,522 @@
+//! [`JwtValidator`]: local signature verification on `jsonwebtoken` (aws-lc-rs backend).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use sha2::{Digest, Sha256};
+
+use super::{Fingerprint, TokenValidator, ValidatedToken};
+use crate::claims::{JwtClaims, RegisteredClaims, TokenMeta};
+use crate::error::{ConfigError, ValidationError};
+
+/// One verification key: the key, its `kid`, and the algorithms pinned to it.
+///
+/// Algorithms are pinned per key and must belong to the key's family, so an HS256 token can
+/// never be checked against an RSA public key (algorithm confusion, RFC 8725 §3.1).
+#[derive(Clone)]
+pub struct VerificationKey {
+    kid: Option<String>,
+    key: Arc<DecodingKey>,
+    family: AlgorithmFamily,
+    algorithms: Vec<Algorithm>,
+    material: [u8; 32],
+    identity: String,
+}
+
+impl std::fmt::Debug for VerificationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerificationKey")
+            .field("kid", &self.kid)
+            .field("family", &self.family)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+fn family_name(f: AlgorithmFamily) -> &'static str {
+    match f {
+        AlgorithmFamily::Hmac => "HMAC",
+        AlgorithmFamily::Rsa => "RSA",
+        AlgorithmFamily::Ec => "EC",
+        AlgorithmFamily::Ed => "EdDSA",
+    }
+}
+
+fn invalid_key(e: jsonwebtoken::errors::Error) -> ConfigError {
+    ConfigError::InvalidKey(e.to_string())
+}
+
+impl VerificationKey {
+    fn new(
+        key: DecodingKey,
+        family: AlgorithmFamily,
+        alg: Algorithm,
+        material: &[u8],
+    ) -> Result<Self, ConfigError> {
+        ensure_provider()?;
+        let k = VerificationKey {
+            kid: None,
+            key: Arc::new(key),
+            family,
+            algorithms: Vec::new(),
+            material: Sha256::digest(material).into(),
+            identity: String::new(),
+        };
+        let mut k = k.allow(alg)?;
+        k.identity = k.compute_identity();
+        Ok(k)
+    }
+
+    /// An RSA public key in PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`), for RS*/PS*.
+    pub fn rsa_pem(pem: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
+        let key = DecodingKey::from_rsa_pem(pem).map_err(invalid_key)?;
+        Self::new(key, AlgorithmFamily::Rsa, alg, pem)
+    }
+
+    /// An EC public key (P-256 or P-384) in PEM, for ES256/ES384.
+    pub fn ec_pem(pem: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
+        let key = DecodingKey::from_ec_pem(pem).map_err(invalid_key)?;
+        Self::new(key, AlgorithmFamily::Ec, alg, pem)
+    }
+
+    /// An Ed25519 public key in PEM, for EdDSA.
+    pub fn ed_pem(pem: &[u8]) -> Result<Self, ConfigError> {
+        let key = DecodingKey::from_ed_pem(pem).map_err(invalid_key)?;
+        Self::new(key, AlgorithmFamily::Ed, Algorithm::EdDSA, pem)
+    }
+
+    /// An RSA public key in PKCS#1 DER.
+    pub fn rsa_der(der: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
+        Self::new(DecodingKey::from_rsa_der(der), AlgorithmFamily::Rsa, alg, der)
+    }
+
+    /// An EC public key as the raw SEC1 point (what a PEM's `BIT STRING` holds).
+    pub fn ec_der(der: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
+        Self::new(DecodingKey::from_ec_der(der), AlgorithmFamily::Ec, alg, der)
+    }
+
+    /// An Ed25519 public key as its raw 32 bytes.
+    pub fn ed_der(der: &[u8]) -> Result<Self, ConfigError> {
+        Self::new(
+            DecodingKey::from_ed_der(der),
+            AlgorithmFamily::Ed,
+            Algorithm::EdDSA,
+            der,
+        )
+    }
+
+    /// A shared HMAC secret for HS256/384/512. Fails on a secret shorter than the hash
+    /// output (32, 48 or 64 bytes; RFC 7518 §3.2).
+    pub fn hmac(secret: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
+        let min = match alg {
+            Algorithm::HS256 => 32,
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+            other => {
+                return Err(ConfigError::AlgorithmMismatch {
+                    alg: other,
+                    family: "HMAC",
+                });
+            }
+        };
+        if secret.len() < min {
+            return Err(ConfigError::WeakSecret {
+                alg,
+                len: secret.len(),
+                min,
+            });
+        }
+        let key = DecodingKey::from_secret(secret).map_err(invalid_key)?;
+        Self::new(key, AlgorithmFamily::Hmac, alg, secret)
+    }
+
+    /// Name the key: tokens whose header `kid` equals it are verified with it.
+    #[must_use]
+    pub fn kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self.identity = self.compute_identity();
+        self
+    }
+
+    /// Allow one more algorithm with this key (same family only, e.g. PS256 beside RS256).
+    pub fn allow(mut self, alg: Algorithm) -> Result<Self, ConfigError> {
+        if alg.family() != self.family {
+            return Err(ConfigError::AlgorithmMismatch {
+                alg,
+                family: family_name(self.family),
+            });
+        }
+        if self.family == AlgorithmFamily::Hmac && !self.algorithms.is_empty() {
+            // One secret, one HMAC algorithm: the minimum length was checked for it.
+            return Err(ConfigError::Other(
+                "an HMAC secret is pinned to exactly one algorithm".into(),
+            ));
+        }
+        if !self.algorithms.contains(&alg) {
+            self.algorithms.push(alg);
+        }
+        Ok(self)
+    }
+
+    fn compute_identity(&self) -> String {
+        match &self.kid {
+            Some(kid) => format!("kid:{kid}"),
+            None => format!("key:{}", crate::token::hex(&self.material[..12])),
+        }
+    }
+}
+
+/// Check that jsonwebtoken has a crypto provider: with jsonwebtoken 12, enabling both
+/// backends (`aws_lc_rs` and `rust_crypto`) or neither compiles but panics at the first decode.
+/// We depend on `aws_lc_rs`; if feature unification also switched on `rust_crypto`, we install
+/// the aws-lc-rs provider explicitly.
+fn ensure_provider() -> Result<(), ConfigError> {
+    use jsonwebtoken::crypto::CryptoProvider;
+    if CryptoProvider::try_get_default().is_some() {
+        return Ok(());
+    }
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    CryptoProvider::try_get_default()
+        .map(|_| ())
+        .ok_or(ConfigError::CryptoProvider(
+            "could not install the aws-lc-rs provider",
+        ))
+}
+
+#[derive(Clone, Debug)]
+struct Policy {
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: u64,
+    required: Vec<String>,
+    typ: Option<String>,
+}
+
+/// Local JWT validation with `jsonwebtoken` on the aws-lc-rs backend: RS256/384/512,
+/// PS256/384/512, ES256/384, EdDSA and HS256/384/512.
+///
+/// Defaults: `exp` required, `nbf` checked when present, 60 s leeway (jsonwebtoken's),
+/// a token carrying an `aud` is refused unless an audience is configured (RFC 7519 §4.1.3).
+/// Configuring an issuer or an audience also makes that claim required.
+///
+/// ```
+/// # use jwt_cache::{JwtValidator, VerificationKey};
+/// # use jsonwebtoken::Algorithm;
+/// let secret = [7u8; 32];
+/// let validator = JwtValidator::new(VerificationKey::hmac(&secret, Algorithm::HS256)?)
+///     .issuer("https://id.example")
+///     .audience("content")
+///     .require_typ("at+jwt");
+/// # Ok::<(), jwt_cache::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct JwtValidator {
+    keys: Vec<VerificationKey>,
+    policy: Policy,
+    validations: Arc<[Validation]>,
+}
+
+impl std::fmt::Debug for JwtValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtValidator")
+            .field("keys", &self.keys)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl JwtValidator {
+    /// A validator with one key.
+    pub fn new(key: VerificationKey) -> Self {
+        let mut v = JwtValidator {
+            keys: vec![key],
+            policy: Policy {
+                issuers: Vec::new(),
+                audiences: Vec::new(),
+                leeway: 60,
+                required: vec!["exp".into()],
+                typ: None,
+            },
+            validations: Arc::from(Vec::new()),
+        };
+        v.rebuild();
+        v
+    }
+
+    /// RS256 with an RSA public key in PEM.
+    pub fn rs256_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Ok(Self::new(VerificationKey::rsa_pem(
+            pem.as_ref(),
+            Algorithm::RS256,
+        )?))
+    }
+
+    /// ES256 with a P-256 public key in PEM.
+    pub fn es256_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Ok(Self::new(VerificationKey::ec_pem(
+            pem.as_ref(),
+            Algorithm::ES256,
+        )?))
+    }
+
+    /// EdDSA with an Ed25519 public key in PEM.
+    pub fn eddsa_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Ok(Self::new(VerificationKey::ed_pem(pem.as_ref())?))
+    }
+
+    /// HS256 with a shared secret of at least 32 bytes.
+    pub fn hs256(secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Ok(Self::new(VerificationKey::hmac(
+            secret.as_ref(),
+            Algorithm::HS256,
+        )?))
+    }
+
+    /// A validator for `alg` with a public key in PEM (or, for HS*, the secret's bytes).
+    pub fn from_pem(alg: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        let pem = pem.as_ref();
+        let key = match alg.family() {
+            AlgorithmFamily::Rsa => VerificationKey::rsa_pem(pem, alg)?,
+            AlgorithmFamily::Ec => VerificationKey::ec_pem(pem, alg)?,
+            AlgorithmFamily::Ed => VerificationKey::ed_pem(pem)?,
+            AlgorithmFamily::Hmac => VerificationKey::hmac(pem, alg)?,
+        };
+        Ok(Self::new(key))
+    }
+
+    /// Add a key (select among several by `kid`).
+    #[must_use]
+    pub fn with_key(mut self, key: VerificationKey) -> Self {
+        self.keys.push(key);
+        self.rebuild();
+        self
+    }
+
+    /// Accept tokens from this issuer (call again to accept several). Makes `iss` required.
+    #[must_use]
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.policy.issuers.push(iss.into());
+        self.require("iss");
+        self
+    }
+
+    /// Accept tokens for this audience (call again to accept several). Makes `aud` required.
+    #[must_use]
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.policy.audiences.push(aud.into());
+        self.require("aud");
+        self
+    }
+
+    /// Clock leeway for `exp` and `nbf`, in seconds (default 60).
+    #[must_use]
+    pub fn leeway(mut self, secs: u64) -> Self {
+        self.policy.leeway = secs;
+        self.rebuild();
+        self
+    }
+
+    /// Set the registered claims that must be present (`exp`, `nbf`, `sub`, `iss`, `aud`);
+    /// replaces the default `["exp"]`. A token without `exp` is not cached unless the
+    /// authenticator opts in.
+    #[must_use]
+    pub fn required_claims(mut self, claims: &[&str]) -> Self {
+        self.policy.required = claims.iter().map(|s| s.to_string()).collect();
+        if !self.policy.issuers.is_empty() {
+            self.require("iss");
+        }
+        if !self.policy.audiences.is_empty() {
+            self.require("aud");
+        }
+        self.rebuild();
+        self
+    }
+
+    /// Require the header `typ` (compared case-insensitively, with or without the
+    /// `application/` prefix), e.g. `at+jwt` (RFC 9068) so an ID token is never taken for an
+    /// access token.
+    #[must_use]
+    pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
+        self.policy.typ = Some(normalize_typ(&typ.into()));
+        self
+    }
+
+    fn require(&mut self, claim: &str) {
+        if !self.policy.required.iter().any(|c| c == claim) {
+            self.policy.required.push(claim.to_owned());
+        }
+        self.rebuild();
+    }
+
+    fn rebuild(&mut self) {
+        let validations: Vec<Validation> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let mut v = Validation::new(k.algorithms[0]);
+                v.algorithms = k.algorithms.clone();
+                v.leeway = self.policy.leeway;
+                v.validate_nbf = true;
+                v.validate_exp = true;
+                v.set_required_spec_claims(&self.policy.required);
+                if !self.policy.issuers.is_empty() {
+                    v.set_issuer(&self.policy.issuers);
+                }
+                if !self.policy.audiences.is_empty() {
+                    v.set_audience(&self.policy.audiences);
+                }
+                v
+            })
+            .collect();
+        self.validations = Arc::from(validations);
+    }
+
+    fn verify<C: JwtClaims>(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| header_error(token, e))?;
+        if let Some(want) = &self.policy.typ {
+            match header.typ.as_deref() {
+                Some(t) if normalize_typ(t) == *want => {}
+                _ => return Err(ValidationError::WrongType),
+            }
+        }
+        let alg = header.alg;
+        let candidates: Vec<usize> = match header.kid.as_deref() {
+            Some(kid) => {
+                let named: Vec<usize> = (0..self.keys.len())
+                    .filter(|&i| self.keys[i].kid.as_deref() == Some(kid))
+                    .collect();
+                if named.is_empty() {
+                    // A token may carry a kid the operator did not bother to configure:
+                    // then only keys configured without a kid are tried.
+                    let anonymous: Vec<usize> = (0..self.keys.len())
+                        .filter(|&i| self.keys[i].kid.is_none())
+                        .collect();
+                    if anonymous.is_empty() {
+                        return Err(ValidationError::UnknownKey);
+                    }
+                    anonymous
+                } else {
+                    named
+                }
+            }
+            None => (0..self.keys.len()).collect(),
+        };
+        let mut last = ValidationError::AlgorithmNotAllowed;
+        for i in candidates {
+            let key = &self.keys[i];
+            if !key.algorithms.contains(&alg) {
+                continue;
+            }
+            match jsonwebtoken::decode::<C>(token, &key.key, &self.validations[i]) {
+                Ok(data) => {
+                    let reg: RegisteredClaims =
+                        jsonwebtoken::dangerous::insecure_decode_claims(token)
+                            .map_err(|e| ValidationError::Malformed(e.to_string()))?;
+                    return Ok(ValidatedToken {
+                        claims: Arc::new(data.claims),
+                        meta: TokenMeta {
+                            exp: reg.exp,
+                            nbf: reg.nbf,
+                            iat: reg.iat,
+                            jti: reg.jti,
+                            sub: reg.sub,
+                            key: Some(key.identity.clone()),
+                        },
+                    });
+                }
+                Err(e) => {
+                    last = map_error(e);
+                    // Only a bad signature makes another candidate key worth trying.
+                    if last != ValidationError::BadSignature {
+                        return Err(last);
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+fn normalize_typ(t: &str) -> String {
+    let t = t.trim().to_ascii_lowercase();
+    t.strip_prefix("application/").map(str::to_owned).unwrap_or(t)
+}
+
+/// decode_header failed: was it the algorithm (`none`, unknown names) or the token's shape?
+fn header_error(token: &str, e: jsonwebtoken::errors::Error) -> ValidationError {
+    use base64::Engine;
+    let head = token.split('.').next().unwrap_or_default();
+    let parsed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    match parsed {
+        Some(v) if v.get("alg").is_some_and(|a| a.is_string()) => {
+            ValidationError::AlgorithmNotAllowed
+        }
+        _ => map_error(e),
+    }
+}
+
+fn map_error(e: jsonwebtoken::errors::Error) -> ValidationError {
+    match e.into_kind() {
+        ErrorKind::InvalidSignature
+        | ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidEddsaKey
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat => ValidationError::BadSignature,
+        ErrorKind::ExpiredSignature => ValidationError::Expired,
+        ErrorKind::ImmatureSignature => ValidationError::NotYetValid,
+        ErrorKind::InvalidIssuer => ValidationError::WrongIssuer,
+        ErrorKind::InvalidAudience => ValidationError::WrongAudience,
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::UnsupportedAlgorithm => ValidationError::AlgorithmNotAllowed,
+        ErrorKind::MissingRequiredClaim(c) => ValidationError::MissingClaim(c),
+        ErrorKind::InvalidClaimFormat(c) => {
+            ValidationError::Malformed(format!("claim `{c}` has the wrong type"))
+        }
+        ErrorKind::Json(e) => ValidationError::Malformed(format!("claims: {e}")),
+        other => ValidationError::Malformed(format!("{other:?}")),
+    }
+}
+
+#[async_trait]
+impl<C: JwtClaims> TokenValidator<C> for JwtValidator {
+    async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
+        self.verify(token)
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        let mut parts: Vec<Vec<u8>> = vec![b"jwt-cache/JwtValidator/1".to_vec()];
+        for k in &self.keys {
+            parts.push(k.kid.clone().unwrap_or_default().into_bytes());
+            parts.push(format!("{:?}", k.algorithms).into_bytes());
+            parts.push(k.material.to_vec());
+        }
+        let mut iss = self.policy.issuers.clone();
+        iss.sort();
+        let mut aud = self.policy.audiences.clone();
+        aud.sort();
+        let mut req = self.policy.required.clone();
+        req.sort();
+        parts.push(format!("iss={iss:?};aud={aud:?};req={req:?}").into_bytes());
+        parts.push(format!("typ={:?};leeway={}", self.policy.typ, self.policy.leeway).into_bytes());
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        Fingerprint::of(&refs)
+    }
+
+    fn key_is_current(&self, key: Option<&str>) -> bool {
+        match key {
+            None => true,
+            Some(id) => self.keys.iter().any(|k| k.identity == id),
+        }
+    }
+
+    fn leeway(&self) -> u64 {
+        self.policy.leeway
+    }
+}
