@@ -19,5 +19,10 @@ pub use middleware::{DefaultRejection, JwtCache, JwtCacheLayer, RejectWith, Reje
 pub use token::{DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact, parse_authorization};
 pub use validator::{Fingerprint, JwtValidator, TokenValidator, ValidatedToken, VerificationKey};
 
+/// Put in the request extensions by an optional-auth layer when the request carried no bearer
+/// token: extractors answer 401 (not 500) when a handler then asks for claims.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unauthenticated;
+
 /// Re-exported so `Algorithm` and key types match the version we build on.
 pub use jsonwebtoken;

@@ -83,6 +83,8 @@ where
                 self.auth.clone(),
             ),
             Ok(None) => {
+                let mut req = req;
+                req.extensions_mut().insert(crate::Unauthenticated);
                 let mut inner = inner;
                 ResponseFuture::calling(inner.call(req))
             }

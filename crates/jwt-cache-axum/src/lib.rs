@@ -1,0 +1,137 @@
+//! axum extractors for [`jwt_cache`]: [`Claims<T>`] and `Option<Claims<T>>`.
+//!
+//! [`JwtCacheLayer`](jwt_cache::JwtCacheLayer) puts the validated claims in the request
+//! extensions as an `Arc<T>`; `Claims<T>` takes them out (cloning `T`). To share the `Arc`
+//! without a clone, extract `axum::Extension<Arc<T>>` instead.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use jwt_cache::{JwtCacheLayer, JwtValidator, StandardClaims};
+//! use jwt_cache_axum::Claims;
+//!
+//! async fn me(Claims(c): Claims<StandardClaims>) -> String {
+//!     c.sub
+//! }
+//!
+//! async fn greeting(claims: Option<Claims<StandardClaims>>) -> String {
+//!     match claims {
+//!         Some(Claims(c)) => format!("hello {}", c.sub),
+//!         None => "hello stranger".into(),
+//!     }
+//! }
+//!
+//! # let secret = [9u8; 32];
+//! let auth = JwtCacheLayer::builder()
+//!     .validator(JwtValidator::hs256(secret)?)
+//!     .optional(true)
+//!     .build();
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .route("/hello", get(greeting))
+//!     .layer(auth);
+//! # Ok::<(), jwt_cache::ConfigError>(())
+//! ```
+//!
+//! Rejections: a handler asking for `Claims<T>` on a request that the optional layer let
+//! through without a token gets `401` with `WWW-Authenticate: Bearer`; one asking on a request
+//! the layer never saw (layer missing, or layered with another claims type) gets `500` naming the
+//! type, like axum's `Extension`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+use jwt_cache::Unauthenticated;
+
+/// The validated claims of the request's bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims<T>(pub T);
+
+impl<T> std::ops::Deref for Claims<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Why [`Claims<T>`] could not be extracted.
+#[derive(Debug, Clone)]
+pub enum ClaimsRejection {
+    /// The optional-auth layer let the request through without a bearer token.
+    Unauthenticated,
+    /// No claims of the type asked for in the extensions: the layer is missing, or it was
+    /// built for another claims type.
+    Missing(&'static str),
+}
+
+impl fmt::Display for ClaimsRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimsRejection::Unauthenticated => f.write_str("bearer token required"),
+            ClaimsRejection::Missing(ty) => write!(
+                f,
+                "Missing request extension: claims of type `{ty}` were not found. \
+                 Is `JwtCacheLayer` applied, with that claims type?"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClaimsRejection {}
+
+impl IntoResponse for ClaimsRejection {
+    fn into_response(self) -> Response {
+        match self {
+            ClaimsRejection::Unauthenticated => {
+                let mut res = StatusCode::UNAUTHORIZED.into_response();
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                res
+            }
+            missing @ ClaimsRejection::Missing(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, missing.to_string()).into_response()
+            }
+        }
+    }
+}
+
+impl<T, S> FromRequestParts<S> for Claims<T>
+where
+    T: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Arc<T>>() {
+            Some(c) => Ok(Claims(T::clone(c))),
+            None if parts.extensions.get::<Unauthenticated>().is_some() => {
+                Err(ClaimsRejection::Unauthenticated)
+            }
+            None => Err(ClaimsRejection::Missing(std::any::type_name::<T>())),
+        }
+    }
+}
+
+impl<T, S> OptionalFromRequestParts<S> for Claims<T>
+where
+    T: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Arc<T>>()
+            .map(|c| Claims(T::clone(c))))
+    }
+}

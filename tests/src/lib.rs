@@ -1,0 +1,263 @@
+//! Shared support for the acceptance and end-to-end tests: keys, token minting, a counting
+//! validator, and the acceptance suite every `ClaimsCache` implementation must pass.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
+use jwt_cache::{
+    CacheKey, ClaimsCache, Fingerprint, JwtValidator, Lookup, Revocation, StandardClaims, TokenHash,
+    TokenMeta, TokenValidator, ValidatedToken, ValidationError,
+};
+use serde_json::{Value, json};
+
+/// PEM test keys (generated with openssl, test use only).
+pub mod keys {
+    /// RSA 2048 private key (PKCS#8).
+    pub const RSA_PRIVATE: &[u8] = include_bytes!("../data/rsa_private.pem");
+    /// Its public key.
+    pub const RSA_PUBLIC: &[u8] = include_bytes!("../data/rsa_public.pem");
+    /// A second RSA key pair.
+    pub const RSA2_PRIVATE: &[u8] = include_bytes!("../data/rsa2_private.pem");
+    /// Its public key.
+    pub const RSA2_PUBLIC: &[u8] = include_bytes!("../data/rsa2_public.pem");
+    /// P-256 private key (PKCS#8).
+    pub const EC_PRIVATE: &[u8] = include_bytes!("../data/ec_private.pem");
+    /// Its public key.
+    pub const EC_PUBLIC: &[u8] = include_bytes!("../data/ec_public.pem");
+    /// Ed25519 private key (PKCS#8).
+    pub const ED_PRIVATE: &[u8] = include_bytes!("../data/ed_private.pem");
+    /// Its public key.
+    pub const ED_PUBLIC: &[u8] = include_bytes!("../data/ed_public.pem");
+}
+
+/// The issuer and audience the helpers use.
+pub const ISS: &str = "https://id.example";
+/// The default audience.
+pub const AUD: &str = "content";
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Claims for `sub`: issuer, audience, iat/nbf now, exp in an hour, a jti.
+pub fn claims(sub: &str) -> Value {
+    let now = now();
+    json!({
+        "sub": sub, "iss": ISS, "aud": AUD, "iat": now, "nbf": now, "exp": now + 3600,
+        "jti": format!("jti-{sub}-{now}"), "email": format!("{sub}@example.test"),
+    })
+}
+
+/// The RSA encoding key.
+pub fn rsa_key() -> EncodingKey {
+    EncodingKey::from_rsa_pem(keys::RSA_PRIVATE).unwrap()
+}
+
+/// Sign `claims` with `alg` and `key`, with an optional kid.
+pub fn sign_with(alg: Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+/// An RS256 token for `claims` with the test RSA key.
+pub fn rs256(claims: &Value) -> String {
+    sign_with(Algorithm::RS256, &rsa_key(), None, claims)
+}
+
+/// An RS256 validator for the test key, issuer [`ISS`], audience `aud`, leeway 0.
+pub fn rs256_validator(aud: &str) -> JwtValidator {
+    JwtValidator::rs256_pem(keys::RSA_PUBLIC)
+        .unwrap()
+        .issuer(ISS)
+        .audience(aud)
+        .leeway(0)
+}
+
+/// Wraps a validator: counts calls, can be slowed down or made unavailable.
+#[derive(Clone, Debug)]
+pub struct CountingValidator<V> {
+    inner: V,
+    /// Calls made.
+    pub calls: Arc<AtomicUsize>,
+    delay: Duration,
+    /// While set, every call answers `Unavailable`.
+    pub down: Arc<AtomicBool>,
+    /// While unset, `key_is_current` answers false (a key rotated out).
+    pub key_current: Arc<AtomicBool>,
+}
+
+impl<V> CountingValidator<V> {
+    /// Wrap `inner`.
+    pub fn new(inner: V) -> Self {
+        CountingValidator {
+            inner,
+            calls: Arc::new(AtomicUsize::new(0)),
+            delay: Duration::ZERO,
+            down: Arc::new(AtomicBool::new(false)),
+            key_current: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Each validation takes at least `delay` (like a remote auth service).
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Calls so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl<C, V> TokenValidator<C> for CountingValidator<V>
+where
+    C: Send + Sync + 'static,
+    V: TokenValidator<C>,
+{
+    async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ValidationError::Unavailable("auth service down".into()));
+        }
+        self.inner.validate(token).await
+    }
+    fn fingerprint(&self) -> Fingerprint {
+        self.inner.fingerprint()
+    }
+    fn key_is_current(&self, key: Option<&str>) -> bool {
+        self.key_current.load(Ordering::SeqCst) && self.inner.key_is_current(key)
+    }
+    fn leeway(&self) -> u64 {
+        self.inner.leeway()
+    }
+}
+
+fn entry(sub: &str, iat: Option<u64>, jti: Option<&str>) -> Arc<ValidatedToken<StandardClaims>> {
+    let now = now();
+    Arc::new(ValidatedToken {
+        claims: Arc::new(StandardClaims {
+            sub: sub.into(),
+            email: Some(format!("{sub}@example.test")),
+            username: Some(sub.into()),
+            iss: Some(ISS.into()),
+            aud: Some(jwt_cache::Audience::One(AUD.into())),
+            exp: Some(now + 3600),
+            nbf: Some(now),
+            iat,
+            jti: jti.map(str::to_owned),
+            scope: Some("read write".into()),
+        }),
+        meta: TokenMeta {
+            exp: Some(now + 3600),
+            nbf: Some(now),
+            iat,
+            jti: jti.map(str::to_owned),
+            sub: Some(sub.into()),
+            key: Some("kid:test".into()),
+        },
+    })
+}
+
+fn key(fp: u8, token: &str) -> CacheKey {
+    CacheKey {
+        fingerprint: Fingerprint([fp; 16]),
+        token: TokenHash::of(token),
+    }
+}
+
+fn is_hit(l: &Lookup<StandardClaims>) -> bool {
+    matches!(l, Lookup::Hit(_))
+}
+
+/// The acceptance suite every `ClaimsCache` must pass. `cache` must be empty and private to
+/// this run (tokens are made unique with `tag`).
+pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &str) {
+    let ttl = Duration::from_secs(60);
+    let t = |n: &str| format!("{tag}.{n}.sig");
+    let now = now();
+
+    // Empty: miss.
+    let k1 = key(1, &t("a"));
+    assert!(matches!(cache.get(&k1, &t("a")).await.unwrap(), Lookup::Miss));
+
+    // Put then get: the same claims and meta come back.
+    let e1 = entry("alice", Some(now - 10), Some("jti-a"));
+    cache.put(&k1, e1.clone(), ttl).await.unwrap();
+    match cache.get(&k1, &t("a")).await.unwrap() {
+        Lookup::Hit(v) => {
+            assert_eq!(*v.claims, *e1.claims);
+            assert_eq!(v.meta, e1.meta);
+        }
+        other => panic!("expected a hit, got {other:?}"),
+    }
+
+    // Another validator's namespace never sees it.
+    assert!(matches!(cache.get(&key(2, &t("a")), &t("a")).await.unwrap(), Lookup::Miss));
+
+    // Remove.
+    cache.remove(&k1).await.unwrap();
+    assert!(matches!(cache.get(&k1, &t("a")).await.unwrap(), Lookup::Miss));
+
+    // Revocation by token: a hit turns into Revoked, and is_revoked agrees.
+    let kb = key(1, &t("b"));
+    let eb = entry("bob", Some(now - 10), Some("jti-b"));
+    cache.put(&kb, eb.clone(), ttl).await.unwrap();
+    assert!(is_hit(&cache.get(&kb, &t("b")).await.unwrap()));
+    assert!(!cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
+    cache.revoke(&Revocation::Token(kb.token), ttl).await.unwrap();
+    assert!(matches!(cache.get(&kb, &t("b")).await.unwrap(), Lookup::Revoked));
+    assert!(cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
+
+    // Revocation by jti covers exactly that jti.
+    let kc = key(1, &t("c"));
+    let kd = key(1, &t("d"));
+    let jti_c = format!("{tag}-jti-c");
+    cache.put(&kc, entry("carol", Some(now - 10), Some(&jti_c)), ttl).await.unwrap();
+    cache.put(&kd, entry("carol", Some(now - 10), Some("other")), ttl).await.unwrap();
+    cache.revoke(&Revocation::Jti(jti_c.clone()), ttl).await.unwrap();
+    assert!(matches!(cache.get(&kc, &t("c")).await.unwrap(), Lookup::Revoked));
+    assert!(is_hit(&cache.get(&kd, &t("d")).await.unwrap()));
+
+    // Revocation by subject: tokens issued before T (or without iat) go, later ones stay.
+    let sub = format!("{tag}-dave");
+    let (ke, kf, kg, kh) = (key(1, &t("e")), key(1, &t("f")), key(1, &t("g")), key(1, &t("h")));
+    cache.put(&ke, entry(&sub, Some(now - 100), None), ttl).await.unwrap();
+    cache.put(&kf, entry(&sub, Some(now + 5), None), ttl).await.unwrap();
+    cache.put(&kg, entry(&sub, None, None), ttl).await.unwrap();
+    cache.put(&kh, entry("someone-else", Some(now - 100), None), ttl).await.unwrap();
+    cache
+        .revoke(&Revocation::Subject { sub: sub.clone(), issued_before: now }, ttl)
+        .await
+        .unwrap();
+    assert!(matches!(cache.get(&ke, &t("e")).await.unwrap(), Lookup::Revoked));
+    assert!(is_hit(&cache.get(&kf, &t("f")).await.unwrap()));
+    assert!(matches!(cache.get(&kg, &t("g")).await.unwrap(), Lookup::Revoked));
+    assert!(is_hit(&cache.get(&kh, &t("h")).await.unwrap()));
+    let later = entry(&sub, Some(now + 5), None);
+    assert!(!cache.is_revoked(&TokenHash::of("x"), &later.meta).await.unwrap());
+    let earlier = entry(&sub, Some(now - 5), None);
+    assert!(cache.is_revoked(&TokenHash::of("x"), &earlier.meta).await.unwrap());
+
+    // Expiry: an entry and a revocation with a short ttl are gone after it.
+    let ki = key(1, &t("i"));
+    let ei = entry("ivan", Some(now - 10), Some(&format!("{tag}-jti-i")));
+    cache.put(&ki, ei.clone(), Duration::from_millis(1100)).await.unwrap();
+    let kj = key(1, &t("j"));
+    cache.put(&kj, entry("judy", Some(now - 10), None), ttl).await.unwrap();
+    cache.revoke(&Revocation::Token(kj.token), Duration::from_millis(1100)).await.unwrap();
+    assert!(is_hit(&cache.get(&ki, &t("i")).await.unwrap()));
+    assert!(matches!(cache.get(&kj, &t("j")).await.unwrap(), Lookup::Revoked));
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert!(matches!(cache.get(&ki, &t("i")).await.unwrap(), Lookup::Miss));
+    assert!(is_hit(&cache.get(&kj, &t("j")).await.unwrap()));
+}
