@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
 use jwt_cache::{
-    CacheKey, ClaimsCache, Fingerprint, JwtValidator, Lookup, Revocation, StandardClaims, TokenHash,
-    TokenMeta, TokenValidator, ValidatedToken, ValidationError,
+    CacheKey, ClaimsCache, Fingerprint, JwtValidator, Lookup, Revocation, StandardClaims,
+    TokenHash, TokenMeta, TokenValidator, ValidatedToken, ValidationError,
 };
 use serde_json::{Value, json};
 
@@ -40,7 +40,10 @@ pub const AUD: &str = "content";
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Claims for `sub`: issuer, audience, iat/nbf now, exp in an hour, a jti.
@@ -188,7 +191,10 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
 
     // Empty: miss.
     let k1 = key(1, &t("a"));
-    assert!(matches!(cache.get(&k1, &t("a")).await.unwrap(), Lookup::Miss));
+    assert!(matches!(
+        cache.get(&k1, &t("a")).await.unwrap(),
+        Lookup::Miss
+    ));
 
     // Put then get: the same claims and meta come back.
     let e1 = entry("alice", Some(now - 10), Some("jti-a"));
@@ -202,11 +208,17 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
     }
 
     // Another validator's namespace never sees it.
-    assert!(matches!(cache.get(&key(2, &t("a")), &t("a")).await.unwrap(), Lookup::Miss));
+    assert!(matches!(
+        cache.get(&key(2, &t("a")), &t("a")).await.unwrap(),
+        Lookup::Miss
+    ));
 
     // Remove.
     cache.remove(&k1).await.unwrap();
-    assert!(matches!(cache.get(&k1, &t("a")).await.unwrap(), Lookup::Miss));
+    assert!(matches!(
+        cache.get(&k1, &t("a")).await.unwrap(),
+        Lookup::Miss
+    ));
 
     // Revocation by token: a hit turns into Revoked, and is_revoked agrees.
     let kb = key(1, &t("b"));
@@ -214,50 +226,231 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
     cache.put(&kb, eb.clone(), ttl).await.unwrap();
     assert!(is_hit(&cache.get(&kb, &t("b")).await.unwrap()));
     assert!(!cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
-    cache.revoke(&Revocation::Token(kb.token), ttl).await.unwrap();
-    assert!(matches!(cache.get(&kb, &t("b")).await.unwrap(), Lookup::Revoked));
+    cache
+        .revoke(&Revocation::Token(kb.token), ttl)
+        .await
+        .unwrap();
+    assert!(matches!(
+        cache.get(&kb, &t("b")).await.unwrap(),
+        Lookup::Revoked
+    ));
     assert!(cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
 
     // Revocation by jti covers exactly that jti.
     let kc = key(1, &t("c"));
     let kd = key(1, &t("d"));
     let jti_c = format!("{tag}-jti-c");
-    cache.put(&kc, entry("carol", Some(now - 10), Some(&jti_c)), ttl).await.unwrap();
-    cache.put(&kd, entry("carol", Some(now - 10), Some("other")), ttl).await.unwrap();
-    cache.revoke(&Revocation::Jti(jti_c.clone()), ttl).await.unwrap();
-    assert!(matches!(cache.get(&kc, &t("c")).await.unwrap(), Lookup::Revoked));
+    cache
+        .put(&kc, entry("carol", Some(now - 10), Some(&jti_c)), ttl)
+        .await
+        .unwrap();
+    cache
+        .put(&kd, entry("carol", Some(now - 10), Some("other")), ttl)
+        .await
+        .unwrap();
+    cache
+        .revoke(&Revocation::Jti(jti_c.clone()), ttl)
+        .await
+        .unwrap();
+    assert!(matches!(
+        cache.get(&kc, &t("c")).await.unwrap(),
+        Lookup::Revoked
+    ));
     assert!(is_hit(&cache.get(&kd, &t("d")).await.unwrap()));
 
     // Revocation by subject: tokens issued before T (or without iat) go, later ones stay.
     let sub = format!("{tag}-dave");
-    let (ke, kf, kg, kh) = (key(1, &t("e")), key(1, &t("f")), key(1, &t("g")), key(1, &t("h")));
-    cache.put(&ke, entry(&sub, Some(now - 100), None), ttl).await.unwrap();
-    cache.put(&kf, entry(&sub, Some(now + 5), None), ttl).await.unwrap();
-    cache.put(&kg, entry(&sub, None, None), ttl).await.unwrap();
-    cache.put(&kh, entry("someone-else", Some(now - 100), None), ttl).await.unwrap();
+    let (ke, kf, kg, kh) = (
+        key(1, &t("e")),
+        key(1, &t("f")),
+        key(1, &t("g")),
+        key(1, &t("h")),
+    );
     cache
-        .revoke(&Revocation::Subject { sub: sub.clone(), issued_before: now }, ttl)
+        .put(&ke, entry(&sub, Some(now - 100), None), ttl)
         .await
         .unwrap();
-    assert!(matches!(cache.get(&ke, &t("e")).await.unwrap(), Lookup::Revoked));
+    cache
+        .put(&kf, entry(&sub, Some(now + 5), None), ttl)
+        .await
+        .unwrap();
+    cache.put(&kg, entry(&sub, None, None), ttl).await.unwrap();
+    cache
+        .put(&kh, entry("someone-else", Some(now - 100), None), ttl)
+        .await
+        .unwrap();
+    cache
+        .revoke(
+            &Revocation::Subject {
+                sub: sub.clone(),
+                issued_before: now,
+            },
+            ttl,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        cache.get(&ke, &t("e")).await.unwrap(),
+        Lookup::Revoked
+    ));
     assert!(is_hit(&cache.get(&kf, &t("f")).await.unwrap()));
-    assert!(matches!(cache.get(&kg, &t("g")).await.unwrap(), Lookup::Revoked));
+    assert!(matches!(
+        cache.get(&kg, &t("g")).await.unwrap(),
+        Lookup::Revoked
+    ));
     assert!(is_hit(&cache.get(&kh, &t("h")).await.unwrap()));
     let later = entry(&sub, Some(now + 5), None);
-    assert!(!cache.is_revoked(&TokenHash::of("x"), &later.meta).await.unwrap());
+    assert!(
+        !cache
+            .is_revoked(&TokenHash::of("x"), &later.meta)
+            .await
+            .unwrap()
+    );
     let earlier = entry(&sub, Some(now - 5), None);
-    assert!(cache.is_revoked(&TokenHash::of("x"), &earlier.meta).await.unwrap());
+    assert!(
+        cache
+            .is_revoked(&TokenHash::of("x"), &earlier.meta)
+            .await
+            .unwrap()
+    );
 
     // Expiry: an entry and a revocation with a short ttl are gone after it.
     let ki = key(1, &t("i"));
     let ei = entry("ivan", Some(now - 10), Some(&format!("{tag}-jti-i")));
-    cache.put(&ki, ei.clone(), Duration::from_millis(1100)).await.unwrap();
+    cache
+        .put(&ki, ei.clone(), Duration::from_millis(1100))
+        .await
+        .unwrap();
     let kj = key(1, &t("j"));
-    cache.put(&kj, entry("judy", Some(now - 10), None), ttl).await.unwrap();
-    cache.revoke(&Revocation::Token(kj.token), Duration::from_millis(1100)).await.unwrap();
+    cache
+        .put(&kj, entry("judy", Some(now - 10), None), ttl)
+        .await
+        .unwrap();
+    cache
+        .revoke(&Revocation::Token(kj.token), Duration::from_millis(1100))
+        .await
+        .unwrap();
     assert!(is_hit(&cache.get(&ki, &t("i")).await.unwrap()));
-    assert!(matches!(cache.get(&kj, &t("j")).await.unwrap(), Lookup::Revoked));
+    assert!(matches!(
+        cache.get(&kj, &t("j")).await.unwrap(),
+        Lookup::Revoked
+    ));
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert!(matches!(cache.get(&ki, &t("i")).await.unwrap(), Lookup::Miss));
+    assert!(matches!(
+        cache.get(&ki, &t("i")).await.unwrap(),
+        Lookup::Miss
+    ));
     assert!(is_hit(&cache.get(&kj, &t("j")).await.unwrap()));
+}
+
+/// Driving a `JwtCacheLayer` over a trivial inner service.
+pub mod harness {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http::{Request, Response, StatusCode};
+    use jwt_cache::{JwtCacheLayer, RejectionHandler, StandardClaims};
+    use tower::util::BoxCloneSyncService;
+    use tower::{ServiceBuilder, ServiceExt};
+
+    /// A service behind the layer, and a count of the requests that reached it.
+    #[derive(Clone)]
+    pub struct Stack {
+        svc: BoxCloneSyncService<Request<String>, Response<String>, Infallible>,
+        /// Requests that reached the inner service.
+        pub inner_calls: Arc<AtomicUsize>,
+    }
+
+    impl std::fmt::Debug for Stack {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Stack").finish_non_exhaustive()
+        }
+    }
+
+    /// What came back.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Reply {
+        /// Status.
+        pub status: StatusCode,
+        /// `WWW-Authenticate`, if any.
+        pub challenge: Option<String>,
+        /// The body: the subject the inner service saw, `anonymous`, or the rejection body.
+        pub body: String,
+    }
+
+    impl Reply {
+        /// The RFC 6750 `error` code in the challenge.
+        pub fn error_code(&self) -> Option<String> {
+            let c = self.challenge.as_deref()?;
+            let start = c.find("error=\"")? + 7;
+            let end = c[start..].find('"')? + start;
+            Some(c[start..end].to_owned())
+        }
+    }
+
+    impl Stack {
+        /// The layer over an inner service that echoes the subject.
+        pub fn new<H>(layer: JwtCacheLayer<StandardClaims, H>) -> Self
+        where
+            H: RejectionHandler<String>,
+        {
+            let inner_calls = Arc::new(AtomicUsize::new(0));
+            let calls = inner_calls.clone();
+            let svc = ServiceBuilder::new()
+                .layer(layer)
+                .service_fn(move |req: Request<String>| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let sub = req
+                        .extensions()
+                        .get::<Arc<StandardClaims>>()
+                        .map(|c| c.sub.clone())
+                        .unwrap_or_else(|| "anonymous".into());
+                    async move { Ok::<_, Infallible>(Response::new(sub)) }
+                });
+            Stack {
+                svc: BoxCloneSyncService::new(svc),
+                inner_calls,
+            }
+        }
+
+        /// Send a request with these raw `Authorization` header values.
+        pub async fn send_headers(&self, values: &[&[u8]]) -> Reply {
+            let mut req = Request::builder().uri("/me");
+            for v in values {
+                req = req.header(
+                    http::header::AUTHORIZATION,
+                    http::HeaderValue::from_bytes(v).unwrap(),
+                );
+            }
+            let req = req.body(String::new()).unwrap();
+            let res = self.svc.clone().oneshot(req).await.unwrap();
+            Reply {
+                status: res.status(),
+                challenge: res
+                    .headers()
+                    .get(http::header::WWW_AUTHENTICATE)
+                    .map(|v| v.to_str().unwrap().to_owned()),
+                body: res.into_body(),
+            }
+        }
+
+        /// Send a request with `Authorization: Bearer <token>`, or none.
+        pub async fn send(&self, token: Option<&str>) -> Reply {
+            match token {
+                Some(t) => self.send_headers(&[format!("Bearer {t}").as_bytes()]).await,
+                None => self.send_headers(&[]).await,
+            }
+        }
+
+        /// Requests that reached the inner service.
+        pub fn inner_calls(&self) -> usize {
+            self.inner_calls.load(Ordering::SeqCst)
+        }
+
+        /// Drive the service's readiness (for tests of clone-and-swap).
+        pub async fn ready(&mut self) {
+            self.svc.ready().await.unwrap();
+        }
+    }
 }

@@ -22,7 +22,8 @@ pub type AuthFuture<C> = Pin<Box<dyn Future<Output = Result<Arc<C>, Rejection>> 
 
 type ValidationResult<C> = Result<Arc<ValidatedToken<C>>, ValidationError>;
 type Flight<C> = Shared<BoxFuture<'static, ValidationResult<C>>>;
-type FlightMap<C> = Mutex<HashMap<CacheKey, (u64, WeakShared<BoxFuture<'static, ValidationResult<C>>>)>>;
+type FlightMap<C> =
+    Mutex<HashMap<CacheKey, (u64, WeakShared<BoxFuture<'static, ValidationResult<C>>>)>>;
 
 /// Settings shared by every adapter.
 #[derive(Debug, Clone)]

@@ -102,9 +102,8 @@ impl Rejection {
     /// every authentication failure with 401 so clients have one thing to handle.
     pub fn status(&self) -> u16 {
         match self {
-            Rejection::Unavailable(_) | Rejection::InvalidToken(ValidationError::Unavailable(_)) => {
-                503
-            }
+            Rejection::Unavailable(_)
+            | Rejection::InvalidToken(ValidationError::Unavailable(_)) => 503,
             _ => 401,
         }
     }
@@ -114,9 +113,8 @@ impl Rejection {
         match self {
             Rejection::MissingToken => None,
             Rejection::InvalidRequest(_) => Some("invalid_request"),
-            Rejection::InvalidToken(ValidationError::Unavailable(_)) | Rejection::Unavailable(_) => {
-                None
-            }
+            Rejection::InvalidToken(ValidationError::Unavailable(_))
+            | Rejection::Unavailable(_) => None,
             Rejection::InvalidToken(_) | Rejection::Revoked => Some("invalid_token"),
         }
     }

@@ -33,7 +33,9 @@ where
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(Rejection::InvalidRequest("more than one Authorization header"));
+        return Err(Rejection::InvalidRequest(
+            "more than one Authorization header",
+        ));
     }
     let value = trim_ows(value);
     let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
@@ -48,15 +50,12 @@ where
         return Err(Rejection::InvalidRequest("bearer token missing"));
     }
     // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    let body_end = token
-        .iter()
-        .position(|b| *b == b'=')
-        .unwrap_or(token.len());
+    let body_end = token.iter().position(|b| *b == b'=').unwrap_or(token.len());
     let (body, pad) = token.split_at(body_end);
     let body_ok = !body.is_empty()
-        && body
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+        && body.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        });
     if !body_ok || !pad.iter().all(|b| *b == b'=') {
         return Err(Rejection::InvalidRequest("malformed bearer credentials"));
     }
@@ -191,7 +190,9 @@ mod tests {
     fn compact_form() {
         assert!(check_compact("a.b.c", 100).is_ok());
         assert!(check_compact("aA0-_.b.c", 100).is_ok());
-        for bad in ["a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "a+b.c.d", "a/b.c.d", "a=.b.c", "a.b.c "] {
+        for bad in [
+            "a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "a+b.c.d", "a/b.c.d", "a=.b.c", "a.b.c ",
+        ] {
             assert!(check_compact(bad, 100).is_err(), "{bad:?}");
         }
         assert!(check_compact("aaaa.bbbb.cccc", 13).is_err());

@@ -17,7 +17,9 @@ use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
-use jwt_cache::{Authenticator, JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims, VerificationKey};
+use jwt_cache::{
+    Authenticator, JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims, VerificationKey,
+};
 use jwt_cache_axum::Claims;
 
 #[derive(Clone)]
@@ -36,7 +38,10 @@ struct DevIssuer {
 
 impl DevIssuer {
     fn token(&self, sub: &str, lifetime: Duration) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let mut jti = [0u8; 12];
         aws_lc_rs::rand::fill(&mut jti).expect("system randomness");
         let claims = serde_json::json!({
@@ -86,7 +91,8 @@ fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
     if let Some(path) = env("JWT_PUBLIC_KEY_FILE") {
         let pem = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
         let alg_name = env("JWT_ALG").unwrap_or_else(|| "RS256".into());
-        let alg = Algorithm::from_str(&alg_name).map_err(|_| format!("unknown JWT_ALG {alg_name:?}"))?;
+        let alg =
+            Algorithm::from_str(&alg_name).map_err(|_| format!("unknown JWT_ALG {alg_name:?}"))?;
         let mut v = JwtValidator::from_pem(alg, &pem).map_err(|e| e.to_string())?;
         if let Some(iss) = env("JWT_ISSUER") {
             v = v.issuer(iss);
@@ -97,8 +103,10 @@ fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
         return Ok((v, None));
     }
     let rng = aws_lc_rs::rand::SystemRandom::new();
-    let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
-    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
+    let pkcs8 =
+        aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|e| e.to_string())?;
     use aws_lc_rs::signature::KeyPair;
     let public = pair.public_key().as_ref().to_vec();
     let issuer = DevIssuer {
@@ -186,10 +194,15 @@ async fn run() -> Result<(), String> {
                 "dev mode: generated an Ed25519 key; tokens from issuer {:?} for audience {:?}",
                 dev.iss, dev.aud
             );
-            println!("export TOKEN={}", dev.token("dev-user", Duration::from_secs(3600)));
+            println!(
+                "export TOKEN={}",
+                dev.token("dev-user", Duration::from_secs(3600))
+            );
             println!("curl -H \"Authorization: Bearer $TOKEN\" http://{local}/me");
             println!("curl -i http://{local}/me                      # 401, RFC 6750 challenge");
-            println!("curl -X POST -H \"Authorization: Bearer $TOKEN\" http://{local}/logout   # then /me is 401");
+            println!(
+                "curl -X POST -H \"Authorization: Bearer $TOKEN\" http://{local}/logout   # then /me is 401"
+            );
             println!("curl http://{local}/dev/token                  # a fresh token");
         }
         None => println!("validating tokens with the key from JWT_PUBLIC_KEY_FILE"),

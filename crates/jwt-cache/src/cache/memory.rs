@@ -112,9 +112,7 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
     /// Synchronous insert (what [`ClaimsCache::put`] does).
     pub fn put_now(&self, key: &CacheKey, value: Arc<ValidatedToken<C>>, ttl: Duration) {
         let expires_ms = now_ms().saturating_add(ttl.as_millis() as u64);
-        self.inner
-            .entries
-            .insert(*key, Entry { value, expires_ms });
+        self.inner.entries.insert(*key, Entry { value, expires_ms });
     }
 }
 

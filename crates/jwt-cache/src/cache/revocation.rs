@@ -81,7 +81,7 @@ impl RevocationSet {
             }
         }
         m.writes += 1;
-        if m.writes % 1024 == 0 {
+        if m.writes.is_multiple_of(1024) {
             m.tokens.retain(|_, until| *until > now_ms);
             m.jtis.retain(|_, until| *until > now_ms);
             m.subjects.retain(|_, (_, until)| *until > now_ms);

@@ -4,7 +4,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{ResponseFuture, RejectionHandler};
+use super::{RejectionHandler, ResponseFuture};
 use crate::authenticator::Authenticator;
 use crate::claims::JwtClaims;
 

@@ -89,7 +89,12 @@ impl VerificationKey {
 
     /// An RSA public key in PKCS#1 DER.
     pub fn rsa_der(der: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
-        Self::new(DecodingKey::from_rsa_der(der), AlgorithmFamily::Rsa, alg, der)
+        Self::new(
+            DecodingKey::from_rsa_der(der),
+            AlgorithmFamily::Rsa,
+            alg,
+            der,
+        )
     }
 
     /// An EC public key as the raw SEC1 point (what a PEM's `BIT STRING` holds).
@@ -441,7 +446,9 @@ impl JwtValidator {
 
 fn normalize_typ(t: &str) -> String {
     let t = t.trim().to_ascii_lowercase();
-    t.strip_prefix("application/").map(str::to_owned).unwrap_or(t)
+    t.strip_prefix("application/")
+        .map(str::to_owned)
+        .unwrap_or(t)
 }
 
 /// decode_header failed: was it the algorithm (`none`, unknown names) or the token's shape?

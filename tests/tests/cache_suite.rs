@@ -1,0 +1,41 @@
+//! The ClaimsCache acceptance suite, run against every backend.
+
+use jwt_cache::{MemoryCache, StandardClaims};
+use jwt_cache_tests::claims_cache_suite;
+
+#[tokio::test]
+async fn memory_cache_passes_the_acceptance_suite() {
+    claims_cache_suite(MemoryCache::<StandardClaims>::new(1000), "memory").await;
+}
+
+#[tokio::test]
+async fn memory_cache_is_bounded() {
+    use jwt_cache::{CacheKey, ClaimsCache, Fingerprint, TokenHash};
+    let cache = MemoryCache::<StandardClaims>::new(100);
+    let v = std::sync::Arc::new(jwt_cache::ValidatedToken {
+        claims: std::sync::Arc::new(StandardClaims {
+            sub: "s".into(),
+            email: None,
+            username: None,
+            iss: None,
+            aud: None,
+            exp: None,
+            nbf: None,
+            iat: None,
+            jti: None,
+            scope: None,
+        }),
+        meta: Default::default(),
+    });
+    for i in 0..10_000 {
+        let key = CacheKey {
+            fingerprint: Fingerprint([0; 16]),
+            token: TokenHash::of(&format!("t{i}")),
+        };
+        cache
+            .put(&key, v.clone(), std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    assert!(cache.len() <= 100, "len {} exceeds the bound", cache.len());
+}
