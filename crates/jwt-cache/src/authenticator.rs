@@ -17,8 +17,56 @@ use crate::error::{CacheError, ConfigError, Rejection, ValidationError};
 use crate::token::{DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact};
 use crate::validator::{Fingerprint, TokenValidator, ValidatedToken};
 
-/// The future returned by [`Authenticator::authenticate`].
-pub type AuthFuture<C> = Pin<Box<dyn Future<Output = Result<Arc<C>, Rejection>> + Send>>;
+/// The future returned by [`Authenticator::authenticate`]: already complete when the answer
+/// came from an in-process cache (no allocation), boxed otherwise.
+pub struct AuthFuture<C> {
+    state: AuthState<C>,
+}
+
+enum AuthState<C> {
+    Ready(Option<Result<Arc<C>, Rejection>>),
+    Waiting(BoxFuture<'static, Result<Arc<C>, Rejection>>),
+}
+
+impl<C> AuthFuture<C> {
+    fn ready(result: Result<Arc<C>, Rejection>) -> Self {
+        AuthFuture {
+            state: AuthState::Ready(Some(result)),
+        }
+    }
+
+    /// Whether the answer is already known (it came from an in-process cache).
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, AuthState::Ready(_))
+    }
+
+    /// Take the answer if it is already known, without polling.
+    pub fn take_ready(&mut self) -> Option<Result<Arc<C>, Rejection>> {
+        match &mut self.state {
+            AuthState::Ready(r) => r.take(),
+            AuthState::Waiting(_) => None,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for AuthFuture<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthFuture")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+impl<C> Future for AuthFuture<C> {
+    type Output = Result<Arc<C>, Rejection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            AuthState::Ready(r) => Poll::Ready(r.take().expect("AuthFuture polled after completion")),
+            AuthState::Waiting(f) => f.as_mut().poll(cx),
+        }
+    }
+}
 
 type ValidationResult<C> = Result<Arc<ValidatedToken<C>>, ValidationError>;
 type Flight<C> = Shared<BoxFuture<'static, ValidationResult<C>>>;
@@ -180,8 +228,11 @@ impl<C: JwtClaims> Authenticator<C> {
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
-        match crate::token::parse_authorization(values)? {
-            Some(token) => Ok(Some(self.authenticate(token))),
+        match crate::token::bearer_token(values)? {
+            Some(raw) => {
+                let token = crate::token::classify(raw, self.inner.settings.max_token_len)?;
+                Ok(Some(self.authenticate_compact(token)))
+            }
             None if self.inner.settings.optional => Ok(None),
             None => Err(Rejection::MissingToken),
         }
@@ -190,12 +241,36 @@ impl<C: JwtClaims> Authenticator<C> {
     /// Authenticate a bearer token.
     pub fn authenticate(&self, token: &str) -> AuthFuture<C> {
         if let Err(e) = check_compact(token, self.inner.settings.max_token_len) {
-            return Box::pin(std::future::ready(Err(Rejection::InvalidToken(e))));
+            return AuthFuture::ready(Err(Rejection::InvalidToken(e)));
         }
+        self.authenticate_compact(token)
+    }
+
+    /// `token` passed the compact-form check.
+    fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
         let key = self.cache_key(token);
+        let inner = &self.inner;
+        let mut looked_up = false;
+        if let Some(lookup) = inner.cache.get_now(&key) {
+            looked_up = true;
+            match lookup {
+                Lookup::Hit(v) => match inner.recheck(&v) {
+                    Ok(()) => return AuthFuture::ready(Ok(v.claims.clone())),
+                    Err(Some(e)) => return AuthFuture::ready(Err(Rejection::InvalidToken(e))),
+                    // Signed by a key no longer in the key set: validate afresh.
+                    Err(None) => looked_up = false,
+                },
+                Lookup::Revoked => return AuthFuture::ready(Err(Rejection::Revoked)),
+                Lookup::Miss => {}
+            }
+        }
         let token: Arc<str> = Arc::from(token);
-        let inner = self.inner.clone();
-        Box::pin(async move { inner.authenticate(key, token).await })
+        let inner = inner.clone();
+        AuthFuture {
+            state: AuthState::Waiting(Box::pin(async move {
+                inner.authenticate(key, token, looked_up).await
+            })),
+        }
     }
 
     /// Revoke one token (logout). The marker lives until the token's own `exp` (read from
@@ -260,8 +335,14 @@ impl<C: JwtClaims> Inner<C> {
         self: Arc<Self>,
         key: CacheKey,
         token: Arc<str>,
+        looked_up: bool,
     ) -> Result<Arc<C>, Rejection> {
-        match self.cache.get(&key, &token).await {
+        let lookup = if looked_up {
+            Ok(Lookup::Miss)
+        } else {
+            self.cache.get(&key, &token).await
+        };
+        match lookup {
             Ok(Lookup::Hit(v)) => match self.recheck(&v) {
                 Ok(()) => return Ok(v.claims.clone()),
                 Err(None) => {

@@ -90,7 +90,7 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
     }
 
     /// Synchronous lookup (what [`ClaimsCache::get`] does).
-    pub fn get_now(&self, key: &CacheKey) -> Lookup<C> {
+    pub fn lookup(&self, key: &CacheKey) -> Lookup<C> {
         let Some(entry) = self.inner.entries.get(key) else {
             return Lookup::Miss;
         };
@@ -118,8 +118,12 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
 
 #[async_trait]
 impl<C: Send + Sync + 'static> ClaimsCache<C> for MemoryCache<C> {
+    fn get_now(&self, key: &CacheKey) -> Option<Lookup<C>> {
+        Some(self.lookup(key))
+    }
+
     async fn get(&self, key: &CacheKey, _token: &str) -> Result<Lookup<C>, CacheError> {
-        Ok(self.get_now(key))
+        Ok(self.lookup(key))
     }
 
     async fn put(

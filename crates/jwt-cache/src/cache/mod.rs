@@ -42,6 +42,14 @@ pub enum Lookup<C> {
 /// errors are never fatal: the authenticator falls back to direct validation.
 #[async_trait]
 pub trait ClaimsCache<C>: Send + Sync + 'static {
+    /// Answer at once, without waiting, when the cache can (an in-process cache, or the
+    /// in-process tier of a tiered cache): the same answer `get` would give. `None` means
+    /// "ask [`get`](Self::get)". The hit path of an in-process cache goes through here and
+    /// allocates nothing.
+    fn get_now(&self, _key: &CacheKey) -> Option<Lookup<C>> {
+        None
+    }
+
     /// Look up `key`. On a hit, check in the same operation whether a revocation covers the
     /// entry (by token hash, `jti`, or subject-issued-before) and answer [`Lookup::Revoked`]
     /// if so. `token` is the raw token, for implementations that need its unverified claims
@@ -72,6 +80,9 @@ where
     K: ClaimsCache<C> + ?Sized,
     C: Send + Sync + 'static,
 {
+    fn get_now(&self, key: &CacheKey) -> Option<Lookup<C>> {
+        (**self).get_now(key)
+    }
     async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError> {
         (**self).get(key, token).await
     }

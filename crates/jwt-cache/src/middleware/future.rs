@@ -98,7 +98,7 @@ where
                     handler,
                     authenticator,
                 } => {
-                    let outcome = ready!(auth.as_mut().poll(cx));
+                    let outcome = ready!(Pin::new(auth).poll(cx));
                     match outcome {
                         Ok(claims) => {
                             let mut req = request.take().expect("polled after completion");

@@ -75,13 +75,25 @@ where
                 .map(|v| v.as_bytes()),
         );
         match decision {
-            Ok(Some(auth)) => ResponseFuture::authenticating(
-                auth,
-                req,
-                inner,
-                self.handler.clone(),
-                self.auth.clone(),
-            ),
+            Ok(Some(mut auth)) => match auth.take_ready() {
+                // The in-process cache answered: no state machine, straight to the service.
+                Some(Ok(claims)) => {
+                    let mut req = req;
+                    req.extensions_mut().insert(claims);
+                    let mut inner = inner;
+                    ResponseFuture::calling(inner.call(req))
+                }
+                Some(Err(rejection)) => {
+                    ResponseFuture::rejected(self.handler.respond(rejection, self.auth.realm()))
+                }
+                None => ResponseFuture::authenticating(
+                    auth,
+                    req,
+                    inner,
+                    self.handler.clone(),
+                    self.auth.clone(),
+                ),
+            },
             Ok(None) => {
                 let mut req = req;
                 req.extensions_mut().insert(crate::Unauthenticated);
