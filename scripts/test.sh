@@ -17,9 +17,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
     fi
 fi
 
+# Doc tests first, so the run closes on the suite's own summary.
+cargo test --workspace --doc
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else
     cargo test --workspace --all-targets --no-fail-fast
 fi
-cargo test --workspace --doc

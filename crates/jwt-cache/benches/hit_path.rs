@@ -24,7 +24,10 @@ const ED_PRIVATE: &[u8] = include_bytes!("../../../tests/data/ed_private.pem");
 const ED_PUBLIC: &[u8] = include_bytes!("../../../tests/data/ed_public.pem");
 
 fn token(alg: Algorithm, key: &EncodingKey) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     // Shaped like a real access token (~850 bytes for RS256).
     let claims = serde_json::json!({
         "sub": "248289761001", "email": "jane.doe@example.com", "username": "jane.doe",
@@ -70,21 +73,32 @@ fn stack(validator: Option<(JwtValidator, Duration)>) -> Svc {
 }
 
 fn bench_stack(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let cases = [
         (
             "RS256",
-            token(Algorithm::RS256, &EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap()),
+            token(
+                Algorithm::RS256,
+                &EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap(),
+            ),
             JwtValidator::rs256_pem(RSA_PUBLIC).unwrap(),
         ),
         (
             "ES256",
-            token(Algorithm::ES256, &EncodingKey::from_ec_pem(EC_PRIVATE).unwrap()),
+            token(
+                Algorithm::ES256,
+                &EncodingKey::from_ec_pem(EC_PRIVATE).unwrap(),
+            ),
             JwtValidator::es256_pem(EC_PUBLIC).unwrap(),
         ),
         (
             "EdDSA",
-            token(Algorithm::EdDSA, &EncodingKey::from_ed_pem(ED_PRIVATE).unwrap()),
+            token(
+                Algorithm::EdDSA,
+                &EncodingKey::from_ed_pem(ED_PRIVATE).unwrap(),
+            ),
             JwtValidator::eddsa_pem(ED_PUBLIC).unwrap(),
         ),
     ];
@@ -94,7 +108,10 @@ fn bench_stack(c: &mut Criterion) {
         let header = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
         let variants = [
             ("no_auth", stack(None)),
-            ("memory_hit", stack(Some((validator.clone(), Duration::from_secs(600))))),
+            (
+                "memory_hit",
+                stack(Some((validator.clone(), Duration::from_secs(600)))),
+            ),
             ("direct", stack(Some((validator.clone(), Duration::ZERO)))),
         ];
         for (name, svc) in variants {
@@ -119,11 +136,14 @@ fn request(header: &HeaderValue) -> Request<()> {
 
 fn bench_cache_get(c: &mut Criterion) {
     const N: usize = 10_000;
-    let keys: Vec<TokenHash> = (0..N).map(|i| TokenHash::of(&format!("token-{i}"))).collect();
+    let keys: Vec<TokenHash> = (0..N)
+        .map(|i| TokenHash::of(&format!("token-{i}")))
+        .collect();
     let value = Arc::new(0u64);
     let quick: quick_cache::sync::Cache<TokenHash, Arc<u64>> = quick_cache::sync::Cache::new(N * 2);
-    let moka_plain: moka::sync::Cache<TokenHash, Arc<u64>> =
-        moka::sync::Cache::builder().max_capacity(N as u64 * 2).build();
+    let moka_plain: moka::sync::Cache<TokenHash, Arc<u64>> = moka::sync::Cache::builder()
+        .max_capacity(N as u64 * 2)
+        .build();
     let moka_ttl: moka::sync::Cache<TokenHash, Arc<u64>> = moka::sync::Cache::builder()
         .max_capacity(N as u64 * 2)
         .time_to_live(Duration::from_secs(600))
@@ -157,7 +177,10 @@ fn bench_cache_get(c: &mut Criterion) {
     });
     g.finish();
 
-    let token = token(Algorithm::RS256, &EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap());
+    let token = token(
+        Algorithm::RS256,
+        &EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap(),
+    );
     c.bench_function(&format!("sha256_token_{}_bytes", token.len()), |b| {
         b.iter(|| black_box(TokenHash::of(black_box(&token))))
     });

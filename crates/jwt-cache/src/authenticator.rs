@@ -62,7 +62,9 @@ impl<C> Future for AuthFuture<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().state {
-            AuthState::Ready(r) => Poll::Ready(r.take().expect("AuthFuture polled after completion")),
+            AuthState::Ready(r) => {
+                Poll::Ready(r.take().expect("AuthFuture polled after completion"))
+            }
             AuthState::Waiting(f) => f.as_mut().poll(cx),
         }
     }

@@ -81,10 +81,7 @@ pub(crate) fn classify(token: &[u8], max_len: usize) -> Result<&str, Rejection> 
 
 /// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 fn is_b64token(token: &[u8]) -> bool {
-    let body_end = token
-        .iter()
-        .position(|b| *b == b'=')
-        .unwrap_or(token.len());
+    let body_end = token.iter().position(|b| *b == b'=').unwrap_or(token.len());
     let (body, pad) = token.split_at(body_end);
     !body.is_empty()
         && body.iter().all(|b| {
@@ -254,11 +251,26 @@ mod tests {
         }
         assert!(check_compact("aaaa.bbbb.cccc", 13).is_err());
         // Long tokens: the vectorized pass flushes its per-lane dot counters.
-        let long = format!("{}.{}.{}", "a".repeat(3000), "b".repeat(3000), "c".repeat(3000));
+        let long = format!(
+            "{}.{}.{}",
+            "a".repeat(3000),
+            "b".repeat(3000),
+            "c".repeat(3000)
+        );
         assert!(check_compact(&long, 10_000).is_ok());
-        let four = format!("{}.{}.{}.d", "a".repeat(3000), "b".repeat(3000), "c".repeat(3000));
+        let four = format!(
+            "{}.{}.{}.d",
+            "a".repeat(3000),
+            "b".repeat(3000),
+            "c".repeat(3000)
+        );
         assert!(check_compact(&four, 10_000).is_err());
-        let bad_late = format!("{}.{}.{}!", "a".repeat(3000), "b".repeat(3000), "c".repeat(3000));
+        let bad_late = format!(
+            "{}.{}.{}!",
+            "a".repeat(3000),
+            "b".repeat(3000),
+            "c".repeat(3000)
+        );
         assert!(check_compact(&bad_late, 10_000).is_err());
         assert!(check_compact("aaaa.bbbb.cccc", 14).is_ok());
     }
