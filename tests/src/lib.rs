@@ -1,6 +1,8 @@
 //! Shared support for the acceptance and end-to-end tests: keys, token minting, a counting
 //! validator, and the acceptance suite every `ClaimsCache` implementation must pass.
 
+pub mod redis;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -182,24 +184,39 @@ fn is_hit(l: &Lookup<StandardClaims>) -> bool {
     matches!(l, Lookup::Hit(_))
 }
 
-/// The acceptance suite every `ClaimsCache` must pass. `cache` must be empty and private to
-/// this run (tokens are made unique with `tag`).
+/// A JWT-shaped token (unsigned: caches never verify) whose payload carries these claims, as
+/// a cache that reads a token's unverified ids expects.
+fn fake_token(tag: &str, sub: &str, iat: Option<u64>, jti: Option<&str>) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let mut payload = json!({ "sub": sub, "tag": tag });
+    if let Some(iat) = iat {
+        payload["iat"] = json!(iat);
+    }
+    if let Some(jti) = jti {
+        payload["jti"] = json!(jti);
+    }
+    format!("{}.{}.c2ln", b64(&json!({"alg": "RS256"})), b64(&payload))
+}
+
+/// The acceptance suite every `ClaimsCache` must pass. `cache` must be private to this run
+/// (tokens and ids are made unique with `tag`).
 pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &str) {
     let ttl = Duration::from_secs(60);
-    let t = |n: &str| format!("{tag}.{n}.sig");
     let now = now();
+    // A token, its cache key under validator `fp`, and the validation a cache would store.
+    let case = |name: &str, sub: &str, iat: Option<u64>, jti: Option<&str>| {
+        let token = fake_token(&format!("{tag}-{name}"), sub, iat, jti);
+        (key(1, &token), token, entry(sub, iat, jti))
+    };
 
     // Empty: miss.
-    let k1 = key(1, &t("a"));
-    assert!(matches!(
-        cache.get(&k1, &t("a")).await.unwrap(),
-        Lookup::Miss
-    ));
+    let (k1, t1, e1) = case("a", "alice", Some(now - 10), Some("jti-a"));
+    assert!(matches!(cache.get(&k1, &t1).await.unwrap(), Lookup::Miss));
 
     // Put then get: the same claims and meta come back.
-    let e1 = entry("alice", Some(now - 10), Some("jti-a"));
     cache.put(&k1, e1.clone(), ttl).await.unwrap();
-    match cache.get(&k1, &t("a")).await.unwrap() {
+    match cache.get(&k1, &t1).await.unwrap() {
         Lookup::Hit(v) => {
             assert_eq!(*v.claims, *e1.claims);
             assert_eq!(v.meta, e1.meta);
@@ -208,139 +225,64 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
     }
 
     // Another validator's namespace never sees it.
-    assert!(matches!(
-        cache.get(&key(2, &t("a")), &t("a")).await.unwrap(),
-        Lookup::Miss
-    ));
+    assert!(matches!(cache.get(&key(2, &t1), &t1).await.unwrap(), Lookup::Miss));
 
     // Remove.
     cache.remove(&k1).await.unwrap();
-    assert!(matches!(
-        cache.get(&k1, &t("a")).await.unwrap(),
-        Lookup::Miss
-    ));
+    assert!(matches!(cache.get(&k1, &t1).await.unwrap(), Lookup::Miss));
 
     // Revocation by token: a hit turns into Revoked, and is_revoked agrees.
-    let kb = key(1, &t("b"));
-    let eb = entry("bob", Some(now - 10), Some("jti-b"));
+    let (kb, tb, eb) = case("b", "bob", Some(now - 10), Some("jti-b"));
     cache.put(&kb, eb.clone(), ttl).await.unwrap();
-    assert!(is_hit(&cache.get(&kb, &t("b")).await.unwrap()));
+    assert!(is_hit(&cache.get(&kb, &tb).await.unwrap()));
     assert!(!cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
-    cache
-        .revoke(&Revocation::Token(kb.token), ttl)
-        .await
-        .unwrap();
-    assert!(matches!(
-        cache.get(&kb, &t("b")).await.unwrap(),
-        Lookup::Revoked
-    ));
+    cache.revoke(&Revocation::Token(kb.token), ttl).await.unwrap();
+    assert!(matches!(cache.get(&kb, &tb).await.unwrap(), Lookup::Revoked));
     assert!(cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
 
     // Revocation by jti covers exactly that jti.
-    let kc = key(1, &t("c"));
-    let kd = key(1, &t("d"));
     let jti_c = format!("{tag}-jti-c");
-    cache
-        .put(&kc, entry("carol", Some(now - 10), Some(&jti_c)), ttl)
-        .await
-        .unwrap();
-    cache
-        .put(&kd, entry("carol", Some(now - 10), Some("other")), ttl)
-        .await
-        .unwrap();
-    cache
-        .revoke(&Revocation::Jti(jti_c.clone()), ttl)
-        .await
-        .unwrap();
-    assert!(matches!(
-        cache.get(&kc, &t("c")).await.unwrap(),
-        Lookup::Revoked
-    ));
-    assert!(is_hit(&cache.get(&kd, &t("d")).await.unwrap()));
+    let (kc, tc, ec) = case("c", "carol", Some(now - 10), Some(&jti_c));
+    let (kd, td, ed) = case("d", "carol", Some(now - 10), Some("other"));
+    cache.put(&kc, ec, ttl).await.unwrap();
+    cache.put(&kd, ed, ttl).await.unwrap();
+    cache.revoke(&Revocation::Jti(jti_c.clone()), ttl).await.unwrap();
+    assert!(matches!(cache.get(&kc, &tc).await.unwrap(), Lookup::Revoked));
+    assert!(is_hit(&cache.get(&kd, &td).await.unwrap()));
 
     // Revocation by subject: tokens issued before T (or without iat) go, later ones stay.
     let sub = format!("{tag}-dave");
-    let (ke, kf, kg, kh) = (
-        key(1, &t("e")),
-        key(1, &t("f")),
-        key(1, &t("g")),
-        key(1, &t("h")),
-    );
+    let (ke, te, ee) = case("e", &sub, Some(now - 100), None);
+    let (kf, tf, ef) = case("f", &sub, Some(now + 5), None);
+    let (kg, tg, eg) = case("g", &sub, None, None);
+    let (kh, th, eh) = case("h", "someone-else", Some(now - 100), None);
+    for (k, e) in [(&ke, ee), (&kf, ef), (&kg, eg), (&kh, eh)] {
+        cache.put(k, e, ttl).await.unwrap();
+    }
     cache
-        .put(&ke, entry(&sub, Some(now - 100), None), ttl)
+        .revoke(&Revocation::Subject { sub: sub.clone(), issued_before: now }, ttl)
         .await
         .unwrap();
-    cache
-        .put(&kf, entry(&sub, Some(now + 5), None), ttl)
-        .await
-        .unwrap();
-    cache.put(&kg, entry(&sub, None, None), ttl).await.unwrap();
-    cache
-        .put(&kh, entry("someone-else", Some(now - 100), None), ttl)
-        .await
-        .unwrap();
-    cache
-        .revoke(
-            &Revocation::Subject {
-                sub: sub.clone(),
-                issued_before: now,
-            },
-            ttl,
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        cache.get(&ke, &t("e")).await.unwrap(),
-        Lookup::Revoked
-    ));
-    assert!(is_hit(&cache.get(&kf, &t("f")).await.unwrap()));
-    assert!(matches!(
-        cache.get(&kg, &t("g")).await.unwrap(),
-        Lookup::Revoked
-    ));
-    assert!(is_hit(&cache.get(&kh, &t("h")).await.unwrap()));
+    assert!(matches!(cache.get(&ke, &te).await.unwrap(), Lookup::Revoked));
+    assert!(is_hit(&cache.get(&kf, &tf).await.unwrap()));
+    assert!(matches!(cache.get(&kg, &tg).await.unwrap(), Lookup::Revoked));
+    assert!(is_hit(&cache.get(&kh, &th).await.unwrap()));
     let later = entry(&sub, Some(now + 5), None);
-    assert!(
-        !cache
-            .is_revoked(&TokenHash::of("x"), &later.meta)
-            .await
-            .unwrap()
-    );
+    assert!(!cache.is_revoked(&TokenHash::of("x"), &later.meta).await.unwrap());
     let earlier = entry(&sub, Some(now - 5), None);
-    assert!(
-        cache
-            .is_revoked(&TokenHash::of("x"), &earlier.meta)
-            .await
-            .unwrap()
-    );
+    assert!(cache.is_revoked(&TokenHash::of("x"), &earlier.meta).await.unwrap());
 
     // Expiry: an entry and a revocation with a short ttl are gone after it.
-    let ki = key(1, &t("i"));
-    let ei = entry("ivan", Some(now - 10), Some(&format!("{tag}-jti-i")));
-    cache
-        .put(&ki, ei.clone(), Duration::from_millis(1100))
-        .await
-        .unwrap();
-    let kj = key(1, &t("j"));
-    cache
-        .put(&kj, entry("judy", Some(now - 10), None), ttl)
-        .await
-        .unwrap();
-    cache
-        .revoke(&Revocation::Token(kj.token), Duration::from_millis(1100))
-        .await
-        .unwrap();
-    assert!(is_hit(&cache.get(&ki, &t("i")).await.unwrap()));
-    assert!(matches!(
-        cache.get(&kj, &t("j")).await.unwrap(),
-        Lookup::Revoked
-    ));
+    let (ki, ti, ei) = case("i", "ivan", Some(now - 10), Some(&format!("{tag}-jti-i")));
+    cache.put(&ki, ei, Duration::from_millis(1100)).await.unwrap();
+    let (kj, tj, ej) = case("j", "judy", Some(now - 10), None);
+    cache.put(&kj, ej, ttl).await.unwrap();
+    cache.revoke(&Revocation::Token(kj.token), Duration::from_millis(1100)).await.unwrap();
+    assert!(is_hit(&cache.get(&ki, &ti).await.unwrap()));
+    assert!(matches!(cache.get(&kj, &tj).await.unwrap(), Lookup::Revoked));
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert!(matches!(
-        cache.get(&ki, &t("i")).await.unwrap(),
-        Lookup::Miss
-    ));
-    assert!(is_hit(&cache.get(&kj, &t("j")).await.unwrap()));
+    assert!(matches!(cache.get(&ki, &ti).await.unwrap(), Lookup::Miss));
+    assert!(is_hit(&cache.get(&kj, &tj).await.unwrap()));
 }
 
 /// Driving a `JwtCacheLayer` over a trivial inner service.

@@ -84,6 +84,20 @@ pub(crate) struct Settings {
     pub(crate) optional: bool,
     pub(crate) realm: Option<String>,
     pub(crate) max_token_lifetime: Duration,
+    pub(crate) revocation_unavailable: RevocationUnavailable,
+}
+
+/// What to do with a valid token when the revocation store cannot be asked (a shared cache is
+/// down or its circuit breaker is open). Revocations this instance has seen itself are
+/// enforced from memory either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RevocationUnavailable {
+    /// Accept the token on its signature alone (default: the cache is an accelerator, never a
+    /// dependency; tokens are short-lived).
+    #[default]
+    FailOpen,
+    /// Answer 503: no request is served without a revocation check.
+    FailClosed,
 }
 
 impl Default for Settings {
@@ -95,6 +109,7 @@ impl Default for Settings {
             optional: false,
             realm: None,
             max_token_lifetime: Duration::from_secs(24 * 3600),
+            revocation_unavailable: RevocationUnavailable::FailOpen,
         }
     }
 }
@@ -371,7 +386,12 @@ impl<C: JwtClaims> Inner<C> {
             Err(e) => {
                 self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "revocation check failed");
-                Ok(validated.claims.clone())
+                match self.settings.revocation_unavailable {
+                    RevocationUnavailable::FailOpen => Ok(validated.claims.clone()),
+                    RevocationUnavailable::FailClosed => Err(Rejection::Unavailable(format!(
+                        "revocation store unavailable: {e}"
+                    ))),
+                }
             }
         }
     }
@@ -562,6 +582,13 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     /// jti and subject revocations, and token revocations of tokens without `exp`, are kept.
     pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.settings.max_token_lifetime = lifetime;
+        self
+    }
+
+    /// What to do when the revocation store cannot be asked (default
+    /// [`RevocationUnavailable::FailOpen`]).
+    pub fn on_revocation_unavailable(mut self, mode: RevocationUnavailable) -> Self {
+        self.settings.revocation_unavailable = mode;
         self
     }
 

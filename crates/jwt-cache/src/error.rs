@@ -76,6 +76,9 @@ pub enum CacheError {
     /// A stored value did not decode (or failed its integrity check).
     #[error("cache value did not decode: {0}")]
     Decode(String),
+    /// The backend's circuit breaker is open after repeated failures: no call was made.
+    #[error("cache circuit breaker open")]
+    CircuitOpen,
 }
 
 /// Why a request was not authenticated. Adapters turn it into a response with

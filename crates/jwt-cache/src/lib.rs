@@ -11,12 +11,16 @@ pub mod middleware;
 mod token;
 pub mod validator;
 
-pub use authenticator::{AuthFuture, AuthStats, Authenticator, JwtCacheBuilder};
+pub use authenticator::{
+    AuthFuture, AuthStats, Authenticator, JwtCacheBuilder, RevocationUnavailable,
+};
 pub use cache::{CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, RevocationSet};
 pub use claims::{Audience, JwtClaims, StandardClaims, TokenMeta};
 pub use error::{CacheError, ConfigError, Rejection, ValidationError};
 pub use middleware::{DefaultRejection, JwtCache, JwtCacheLayer, RejectWith, RejectionHandler};
-pub use token::{DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact, parse_authorization};
+pub use token::{
+    DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact, parse_authorization, unverified_meta,
+};
 pub use validator::{Fingerprint, JwtValidator, TokenValidator, ValidatedToken, VerificationKey};
 
 /// Put in the request extensions by an optional-auth layer when the request carried no bearer

@@ -166,6 +166,26 @@ fn compact(bytes: &[u8], max_len: usize) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// The registered claims of a token **without verifying it**: only for choosing which
+/// revocation markers to fetch alongside a cache entry (a shared cache does this so entry and
+/// markers come back in one round trip). Never a basis for accepting anything.
+pub fn unverified_meta(token: &str) -> Option<crate::claims::TokenMeta> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let reg: crate::claims::RegisteredClaims = serde_json::from_slice(&bytes).ok()?;
+    Some(crate::claims::TokenMeta {
+        exp: reg.exp,
+        nbf: reg.nbf,
+        iat: reg.iat,
+        jti: reg.jti,
+        sub: reg.sub,
+        key: None,
+    })
+}
+
 /// SHA-256 of a token's exact bytes: what the cache and token revocations are keyed by.
 /// The raw token is never stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,113 @@
+//! A small circuit breaker: after `threshold` consecutive failures no call is made for
+//! `cooldown`; then one probe is let through (half-open), which closes it on success or opens
+//! it again on failure.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use jwt_cache::cache::now_ms;
+
+/// Circuit breaker state shared by every call of one [`RedisCache`](crate::RedisCache).
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    threshold: u32,
+    cooldown_ms: u64,
+    failures: AtomicU32,
+    open_until_ms: AtomicU64,
+    probing: AtomicBool,
+    opened: AtomicU64,
+}
+
+impl CircuitBreaker {
+    /// Open after `threshold` consecutive failures, for `cooldown`.
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        CircuitBreaker {
+            threshold: threshold.max(1),
+            cooldown_ms: cooldown.as_millis() as u64,
+            failures: AtomicU32::new(0),
+            open_until_ms: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+            opened: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a call may be made now.
+    pub fn allow(&self) -> bool {
+        let until = self.open_until_ms.load(Ordering::Acquire);
+        if until == 0 {
+            return true;
+        }
+        if now_ms() < until {
+            return false;
+        }
+        // Half-open: exactly one probe at a time.
+        self.probing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// A call succeeded: close.
+    pub fn success(&self) {
+        self.failures.store(0, Ordering::Release);
+        if self.open_until_ms.load(Ordering::Acquire) != 0 {
+            self.open_until_ms.store(0, Ordering::Release);
+            tracing::info!("redis circuit breaker closed");
+        }
+        self.probing.store(false, Ordering::Release);
+    }
+
+    /// A call failed: count it, and open when the threshold is reached or a probe failed.
+    pub fn failure(&self) {
+        let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        let probe_failed = self.probing.load(Ordering::Acquire);
+        if failures >= self.threshold || probe_failed {
+            let was = self
+                .open_until_ms
+                .swap(now_ms() + self.cooldown_ms, Ordering::AcqRel);
+            if was == 0 {
+                self.opened.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(failures, "redis circuit breaker opened");
+            }
+            self.probing.store(false, Ordering::Release);
+        }
+    }
+
+    /// Whether the breaker is open (calls are being refused).
+    pub fn is_open(&self) -> bool {
+        let until = self.open_until_ms.load(Ordering::Acquire);
+        until != 0 && now_ms() < until
+    }
+
+    /// How many times it has opened.
+    pub fn times_opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_half_opens_and_closes() {
+        let b = CircuitBreaker::new(3, Duration::from_millis(50));
+        assert!(b.allow());
+        b.failure();
+        b.failure();
+        assert!(b.allow());
+        b.failure();
+        assert!(b.is_open());
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(b.allow(), "one probe");
+        assert!(!b.allow(), "only one probe");
+        b.failure();
+        assert!(!b.allow(), "a failed probe reopens");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(b.allow());
+        b.success();
+        assert!(!b.is_open());
+        assert!(b.allow() && b.allow());
+        assert_eq!(b.times_opened(), 1);
+    }
+}

@@ -1,0 +1,369 @@
+//! RedisCache against a real redis-server on loopback (started by the tests): the acceptance
+//! suite, two instances sharing one Redis, Redis killed / paused / returning garbage, and a
+//! 3-master Redis Cluster.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fred::interfaces::{KeysInterface, MemoryInterface};
+use jwt_cache::{
+    ClaimsCache, JwtCacheLayer, RevocationUnavailable, StandardClaims, TokenMeta, ValidatedToken,
+};
+use jwt_cache_redis::RedisCache;
+use jwt_cache_tests::harness::Stack;
+use jwt_cache_tests::redis::{RedisCluster, RedisServer};
+use jwt_cache_tests::{AUD, CountingValidator, claims, claims_cache_suite, rs256, rs256_validator};
+use serde_json::json;
+
+type Cache = RedisCache<StandardClaims>;
+
+async fn cache(url: &str) -> Cache {
+    // A generous timeout: these tests assert behaviour, not latency, on a noisy machine.
+    RedisCache::connect(url)
+        .await
+        .unwrap()
+        .timeout(Duration::from_millis(500))
+}
+
+/// Wait until the fire-and-forget write of `token`'s entry has landed.
+async fn wait_for_entry(cache: &Cache, layer: &JwtCacheLayer<StandardClaims>, token: &str) {
+    let key = cache.entry_key(&layer.authenticator().cache_key(token));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n: u32 = cache.client().exists(key.clone()).await.unwrap();
+        if n == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "entry {key} never written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_cache_passes_the_acceptance_suite() {
+    let Some(server) = RedisServer::start() else { return };
+    claims_cache_suite(cache(&server.url()).await, "redis-plain").await;
+    let signed = cache(&server.url())
+        .await
+        .integrity_key(&[3u8; 32])
+        .unwrap();
+    claims_cache_suite(signed, "redis-signed").await;
+}
+
+#[tokio::test]
+async fn two_instances_share_validations_and_revocations() {
+    let Some(server) = RedisServer::start() else { return };
+    let (va, vb) = (
+        CountingValidator::new(rs256_validator(AUD)),
+        CountingValidator::new(rs256_validator(AUD)),
+    );
+    let (ca, cb) = (cache(&server.url()).await, cache(&server.url()).await);
+    let la = JwtCacheLayer::builder().validator(va.clone()).cache(ca.clone()).build();
+    let lb = JwtCacheLayer::builder().validator(vb.clone()).cache(cb.clone()).build();
+    let (a, b) = (Stack::new(la.clone()), Stack::new(lb.clone()));
+
+    let token = rs256(&claims("alice"));
+    assert_eq!(a.send(Some(&token)).await.body, "alice");
+    wait_for_entry(&ca, &la, &token).await;
+    // Validated by A, a hit on B: B's validator is never asked.
+    for _ in 0..3 {
+        assert_eq!(b.send(Some(&token)).await.body, "alice");
+    }
+    assert_eq!((va.calls(), vb.calls()), (1, 0));
+
+    // Revoked on A: rejected on B at its next request.
+    la.authenticator().revoke_token(&token).await.unwrap();
+    let r = b.send(Some(&token)).await;
+    assert_eq!(r.status, 401);
+    assert!(r.challenge.unwrap().contains("token revoked"));
+
+    // Subject revocation on B reaches A, including tokens A has cached.
+    let t2 = rs256(&{
+        let mut c = claims("bob");
+        c["iat"] = json!(jwt_cache_tests::now() - 30);
+        c
+    });
+    assert_eq!(a.send(Some(&t2)).await.status, 200);
+    wait_for_entry(&ca, &la, &t2).await;
+    lb.authenticator()
+        .revoke_subject("bob", std::time::SystemTime::now() - Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(a.send(Some(&t2)).await.status, 401);
+
+    // A service with another audience on the same Redis never accepts A's cached tokens.
+    let t3 = rs256(&claims("carol"));
+    assert_eq!(a.send(Some(&t3)).await.status, 200);
+    wait_for_entry(&ca, &la, &t3).await;
+    let billing = Stack::new(
+        JwtCacheLayer::builder()
+            .validator(rs256_validator("billing"))
+            .cache(cache(&server.url()).await)
+            .build(),
+    );
+    let r = billing.send(Some(&t3)).await;
+    assert_eq!(r.status, 401);
+    assert!(r.challenge.unwrap().contains("wrong audience"));
+}
+
+#[tokio::test]
+async fn redis_killed_then_restarted() {
+    let Some(mut server) = RedisServer::start() else { return };
+    let v = CountingValidator::new(rs256_validator(AUD));
+    let c = RedisCache::<StandardClaims>::connect(&server.url())
+        .await
+        .unwrap()
+        .timeout(Duration::from_millis(50))
+        .circuit_breaker(3, Duration::from_millis(200));
+    let layer = JwtCacheLayer::builder().validator(v.clone()).cache(c.clone()).build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    wait_for_entry(&c, &layer, &token).await;
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    assert_eq!(v.calls(), 1);
+
+    server.kill();
+    for i in 0..20 {
+        let t0 = Instant::now();
+        let ok = s.send(Some(&token)).await;
+        let bad = s.send(Some(&rs256(&json!({"sub": "no-exp"})))).await;
+        assert_eq!(ok.status, 200, "valid token still accepted (request {i})");
+        assert_eq!(bad.status, 401, "invalid token still rejected (request {i})");
+        assert!(t0.elapsed() < Duration::from_millis(400), "no request hangs: {:?}", t0.elapsed());
+    }
+    assert!(c.stats().errors() + c.stats().short_circuited() > 0);
+
+    server.restart();
+    // The client reconnects and hits resume: eventually requests stop reaching the validator.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let before = v.calls();
+        assert_eq!(s.send(Some(&token)).await.status, 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(s.send(Some(&token)).await.status, 200);
+        if v.calls() == before + 1 || v.calls() == before {
+            // At most the one revalidation that refilled the (empty) restarted Redis.
+            let steady = v.calls();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(s.send(Some(&token)).await.status, 200);
+            if v.calls() == steady && !c.breaker().is_open() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "hits never resumed after restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
+    let Some(mut server) = RedisServer::start() else { return };
+    let v = CountingValidator::new(rs256_validator(AUD));
+    let timeout = Duration::from_millis(30);
+    let c = RedisCache::<StandardClaims>::connect(&server.url())
+        .await
+        .unwrap()
+        .timeout(timeout)
+        .circuit_breaker(3, Duration::from_millis(300));
+    let layer = JwtCacheLayer::builder().validator(v.clone()).cache(c.clone()).build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    wait_for_entry(&c, &layer, &token).await;
+
+    server.pause();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let t0 = Instant::now();
+        assert_eq!(s.send(Some(&token)).await.status, 200);
+        slowest = slowest.max(t0.elapsed());
+    }
+    // A lookup and a revocation check may each wait out the timeout before the breaker opens.
+    assert!(
+        slowest < timeout * 2 + Duration::from_millis(100),
+        "added latency bounded by the timeout: slowest {slowest:?}"
+    );
+    assert!(c.breaker().is_open(), "repeated timeouts open the breaker");
+    let short = c.stats().short_circuited();
+    let t0 = Instant::now();
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    assert!(t0.elapsed() < Duration::from_millis(20), "an open breaker costs nothing");
+    assert!(c.stats().short_circuited() > short);
+
+    server.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.breaker().is_open() || v.calls() > 0 && {
+        let before = v.calls();
+        s.send(Some(&token)).await;
+        v.calls() != before
+    } {
+        assert!(Instant::now() < deadline, "breaker never closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        s.send(Some(&token)).await;
+    }
+    assert!(!c.breaker().is_open());
+}
+
+#[tokio::test]
+async fn garbage_and_forged_values_are_misses() {
+    let Some(server) = RedisServer::start() else { return };
+    let secret = [9u8; 32];
+    let v = CountingValidator::new(rs256_validator(AUD));
+    let honest = cache(&server.url()).await.integrity_key(&secret).unwrap();
+    let layer = JwtCacheLayer::builder().validator(v.clone()).cache(honest.clone()).build();
+    let auth = layer.authenticator().clone();
+    let s = Stack::new(layer);
+    let token = rs256(&claims("alice"));
+    let key = auth.cache_key(&token);
+    let redis_key = honest.entry_key(&key);
+
+    // Garbage under the token's key.
+    for garbage in [&b"1{not json"[..], b"2short", b"", b"\xff\xfe"] {
+        let () = honest.client().set(redis_key.clone(), garbage.to_vec(), None, None, false).await.unwrap();
+        let r = s.send(Some(&token)).await;
+        assert_eq!((r.status.as_u16(), r.body.as_str()), (200, "alice"));
+    }
+
+    // Forged claims, signed with another secret.
+    let forger = cache(&server.url()).await.integrity_key(&[1u8; 32]).unwrap();
+    let forged = Arc::new(ValidatedToken {
+        claims: Arc::new(serde_json::from_value::<StandardClaims>(json!({"sub": "alice", "scope": "admin"})).unwrap()),
+        meta: TokenMeta {
+            exp: Some(jwt_cache_tests::now() + 3600),
+            sub: Some("alice".into()),
+            jti: claims("alice")["jti"].as_str().map(str::to_owned),
+            ..Default::default()
+        },
+    });
+    forger.put(&key, forged.clone(), Duration::from_secs(60)).await.unwrap();
+    let calls = v.calls();
+    let got = auth.authenticate(&token).await.unwrap();
+    assert_eq!(got.scope, None, "the planted claims were not accepted");
+    assert_eq!(v.calls(), calls + 1, "a forged value is a miss and the token was revalidated");
+
+    // A genuinely signed entry cut from another token's key and pasted under this one.
+    let other = rs256(&claims("mallory"));
+    assert_eq!(s.send(Some(&other)).await.body, "mallory");
+    let other_key = honest.entry_key(&auth.cache_key(&other));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stolen: Vec<u8> = loop {
+        let v: Option<Vec<u8>> = honest.client().get(other_key.clone()).await.unwrap();
+        if let Some(v) = v {
+            break v;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let () = honest.client().set(redis_key.clone(), stolen, None, None, false).await.unwrap();
+    assert_eq!(s.send(Some(&token)).await.body, "alice");
+    assert!(honest.stats().decode_errors() >= 6);
+
+    // Without an integrity key, undecodable values are still misses.
+    let plain = cache(&server.url()).await.prefix("plain:");
+    let layer = JwtCacheLayer::builder().validator(rs256_validator(AUD)).cache(plain.clone()).build();
+    let pk = plain.entry_key(&layer.authenticator().cache_key(&token));
+    let () = plain.client().set(pk, b"1[[1,2,3],{\"nosub\":1}]".to_vec(), None, None, false).await.unwrap();
+    assert_eq!(Stack::new(layer).send(Some(&token)).await.body, "alice");
+}
+
+#[tokio::test]
+async fn fail_closed_revocation_check_answers_503_while_redis_is_down() {
+    let Some(mut server) = RedisServer::start() else { return };
+    let c = RedisCache::<StandardClaims>::connect(&server.url())
+        .await
+        .unwrap()
+        .timeout(Duration::from_millis(50));
+    let layer = JwtCacheLayer::builder()
+        .validator(rs256_validator(AUD))
+        .cache(c.clone())
+        .on_revocation_unavailable(RevocationUnavailable::FailClosed)
+        .build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    let revoked = rs256(&claims("revoked-here"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    layer.authenticator().revoke_token(&revoked).await.unwrap();
+    server.kill();
+    assert_eq!(s.send(Some(&token)).await.status, 503);
+    // Revocations this instance saw stay enforced from memory.
+    assert_eq!(s.send(Some(&revoked)).await.status, 401);
+}
+
+#[tokio::test]
+async fn fail_open_keeps_serving_and_still_enforces_local_revocations() {
+    let Some(mut server) = RedisServer::start() else { return };
+    let c = RedisCache::<StandardClaims>::connect(&server.url())
+        .await
+        .unwrap()
+        .timeout(Duration::from_millis(50));
+    let layer = JwtCacheLayer::builder().validator(rs256_validator(AUD)).cache(c).build();
+    let s = Stack::new(layer.clone());
+    let revoked = rs256(&claims("revoked-here"));
+    layer.authenticator().revoke_token(&revoked).await.unwrap();
+    server.kill();
+    assert_eq!(s.send(Some(&rs256(&claims("alice")))).await.status, 200);
+    assert_eq!(s.send(Some(&revoked)).await.status, 401);
+}
+
+#[tokio::test]
+async fn cluster_hits_and_revocations_across_slots() {
+    let Some(cluster) = RedisCluster::start(3) else { return };
+    let v = CountingValidator::new(rs256_validator(AUD));
+    let c = cache(&cluster.url()).await;
+    let layer = JwtCacheLayer::builder().validator(v.clone()).cache(c.clone()).build();
+    let s = Stack::new(layer.clone());
+    let tokens: Vec<String> = (0..12).map(|i| rs256(&claims(&format!("user{i}")))).collect();
+    for t in &tokens {
+        assert_eq!(s.send(Some(t)).await.status, 200);
+        wait_for_entry(&c, &layer, t).await;
+    }
+    // A second instance with its own cluster client hits every one of them.
+    let v2 = CountingValidator::new(rs256_validator(AUD));
+    let s2 = Stack::new(JwtCacheLayer::builder().validator(v2.clone()).cache(cache(&cluster.url()).await).build());
+    for (i, t) in tokens.iter().enumerate() {
+        assert_eq!(s2.send(Some(t)).await.body, format!("user{i}"));
+    }
+    assert_eq!((v.calls(), v2.calls()), (12, 0));
+    // The entries really are spread over the masters.
+    let with_keys = cluster
+        .nodes
+        .iter()
+        .filter(|n| !n.command("DBSIZE").starts_with(":0"))
+        .count();
+    assert!(with_keys >= 2, "entries on {with_keys} node(s)");
+
+    // Revocations by token, jti and subject, seen by the other instance.
+    let auth = layer.authenticator();
+    auth.revoke_token(&tokens[0]).await.unwrap();
+    let jti = claims("user1")["jti"].as_str().unwrap().to_owned();
+    auth.revoke_jti(&jti).await.unwrap();
+    auth.revoke_subject("user2", std::time::SystemTime::now() + Duration::from_secs(5)).await.unwrap();
+    for (i, t) in tokens.iter().enumerate() {
+        let status = s2.send(Some(t)).await.status;
+        assert_eq!(status, if i < 3 { 401 } else { 200 }, "token {i}");
+    }
+}
+
+#[tokio::test]
+async fn bytes_per_entry() {
+    let Some(server) = RedisServer::start() else { return };
+    let c = cache(&server.url()).await;
+    let layer = JwtCacheLayer::builder().validator(rs256_validator(AUD)).cache(c.clone()).build();
+    let token = rs256(&json!({
+        "sub": "248289761001", "email": "jane.doe@example.com", "username": "jane.doe",
+        "iss": jwt_cache_tests::ISS, "aud": AUD, "iat": jwt_cache_tests::now(), "nbf": jwt_cache_tests::now(),
+        "exp": jwt_cache_tests::now() + 3600, "jti": "6e5b5eb3a189c679afccfd0a", "scope": "read write",
+    }));
+    assert_eq!(Stack::new(layer.clone()).send(Some(&token)).await.status, 200);
+    wait_for_entry(&c, &layer, &token).await;
+    let key = c.entry_key(&layer.authenticator().cache_key(&token));
+    let bytes: u64 = c.client().memory_usage(key.clone(), Some(0)).await.unwrap();
+    let value: Vec<u8> = c.client().get(key.clone()).await.unwrap();
+    eprintln!(
+        "MEMORY USAGE of one StandardClaims entry: {bytes} bytes (key {} bytes, value {} bytes)",
+        key.len(),
+        value.len()
+    );
+    assert!(bytes < 500, "an entry takes {bytes} bytes; the design note budgets ~500");
+}
