@@ -225,7 +225,10 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
     }
 
     // Another validator's namespace never sees it.
-    assert!(matches!(cache.get(&key(2, &t1), &t1).await.unwrap(), Lookup::Miss));
+    assert!(matches!(
+        cache.get(&key(2, &t1), &t1).await.unwrap(),
+        Lookup::Miss
+    ));
 
     // Remove.
     cache.remove(&k1).await.unwrap();
@@ -236,8 +239,14 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
     cache.put(&kb, eb.clone(), ttl).await.unwrap();
     assert!(is_hit(&cache.get(&kb, &tb).await.unwrap()));
     assert!(!cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
-    cache.revoke(&Revocation::Token(kb.token), ttl).await.unwrap();
-    assert!(matches!(cache.get(&kb, &tb).await.unwrap(), Lookup::Revoked));
+    cache
+        .revoke(&Revocation::Token(kb.token), ttl)
+        .await
+        .unwrap();
+    assert!(matches!(
+        cache.get(&kb, &tb).await.unwrap(),
+        Lookup::Revoked
+    ));
     assert!(cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
 
     // Revocation by jti covers exactly that jti.
@@ -246,8 +255,14 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
     let (kd, td, ed) = case("d", "carol", Some(now - 10), Some("other"));
     cache.put(&kc, ec, ttl).await.unwrap();
     cache.put(&kd, ed, ttl).await.unwrap();
-    cache.revoke(&Revocation::Jti(jti_c.clone()), ttl).await.unwrap();
-    assert!(matches!(cache.get(&kc, &tc).await.unwrap(), Lookup::Revoked));
+    cache
+        .revoke(&Revocation::Jti(jti_c.clone()), ttl)
+        .await
+        .unwrap();
+    assert!(matches!(
+        cache.get(&kc, &tc).await.unwrap(),
+        Lookup::Revoked
+    ));
     assert!(is_hit(&cache.get(&kd, &td).await.unwrap()));
 
     // Revocation by subject: tokens issued before T (or without iat) go, later ones stay.
@@ -260,26 +275,57 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
         cache.put(k, e, ttl).await.unwrap();
     }
     cache
-        .revoke(&Revocation::Subject { sub: sub.clone(), issued_before: now }, ttl)
+        .revoke(
+            &Revocation::Subject {
+                sub: sub.clone(),
+                issued_before: now,
+            },
+            ttl,
+        )
         .await
         .unwrap();
-    assert!(matches!(cache.get(&ke, &te).await.unwrap(), Lookup::Revoked));
+    assert!(matches!(
+        cache.get(&ke, &te).await.unwrap(),
+        Lookup::Revoked
+    ));
     assert!(is_hit(&cache.get(&kf, &tf).await.unwrap()));
-    assert!(matches!(cache.get(&kg, &tg).await.unwrap(), Lookup::Revoked));
+    assert!(matches!(
+        cache.get(&kg, &tg).await.unwrap(),
+        Lookup::Revoked
+    ));
     assert!(is_hit(&cache.get(&kh, &th).await.unwrap()));
     let later = entry(&sub, Some(now + 5), None);
-    assert!(!cache.is_revoked(&TokenHash::of("x"), &later.meta).await.unwrap());
+    assert!(
+        !cache
+            .is_revoked(&TokenHash::of("x"), &later.meta)
+            .await
+            .unwrap()
+    );
     let earlier = entry(&sub, Some(now - 5), None);
-    assert!(cache.is_revoked(&TokenHash::of("x"), &earlier.meta).await.unwrap());
+    assert!(
+        cache
+            .is_revoked(&TokenHash::of("x"), &earlier.meta)
+            .await
+            .unwrap()
+    );
 
     // Expiry: an entry and a revocation with a short ttl are gone after it.
     let (ki, ti, ei) = case("i", "ivan", Some(now - 10), Some(&format!("{tag}-jti-i")));
-    cache.put(&ki, ei, Duration::from_millis(1100)).await.unwrap();
+    cache
+        .put(&ki, ei, Duration::from_millis(1100))
+        .await
+        .unwrap();
     let (kj, tj, ej) = case("j", "judy", Some(now - 10), None);
     cache.put(&kj, ej, ttl).await.unwrap();
-    cache.revoke(&Revocation::Token(kj.token), Duration::from_millis(1100)).await.unwrap();
+    cache
+        .revoke(&Revocation::Token(kj.token), Duration::from_millis(1100))
+        .await
+        .unwrap();
     assert!(is_hit(&cache.get(&ki, &ti).await.unwrap()));
-    assert!(matches!(cache.get(&kj, &tj).await.unwrap(), Lookup::Revoked));
+    assert!(matches!(
+        cache.get(&kj, &tj).await.unwrap(),
+        Lookup::Revoked
+    ));
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert!(matches!(cache.get(&ki, &ti).await.unwrap(), Lookup::Miss));
     assert!(is_hit(&cache.get(&kj, &tj).await.unwrap()));

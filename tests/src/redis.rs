@@ -59,7 +59,8 @@ impl RedisServer {
             return None;
         }
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("jwt-cache-redis-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("jwt-cache-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut s = RedisServer {
             port,

@@ -41,7 +41,9 @@ async fn wait_for_entry(cache: &Cache, layer: &JwtCacheLayer<StandardClaims>, to
 
 #[tokio::test]
 async fn redis_cache_passes_the_acceptance_suite() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     claims_cache_suite(cache(&server.url()).await, "redis-plain").await;
     let signed = cache(&server.url())
         .await
@@ -52,14 +54,22 @@ async fn redis_cache_passes_the_acceptance_suite() {
 
 #[tokio::test]
 async fn two_instances_share_validations_and_revocations() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let (va, vb) = (
         CountingValidator::new(rs256_validator(AUD)),
         CountingValidator::new(rs256_validator(AUD)),
     );
     let (ca, cb) = (cache(&server.url()).await, cache(&server.url()).await);
-    let la = JwtCacheLayer::builder().validator(va.clone()).cache(ca.clone()).build();
-    let lb = JwtCacheLayer::builder().validator(vb.clone()).cache(cb.clone()).build();
+    let la = JwtCacheLayer::builder()
+        .validator(va.clone())
+        .cache(ca.clone())
+        .build();
+    let lb = JwtCacheLayer::builder()
+        .validator(vb.clone())
+        .cache(cb.clone())
+        .build();
     let (a, b) = (Stack::new(la.clone()), Stack::new(lb.clone()));
 
     let token = rs256(&claims("alice"));
@@ -108,14 +118,19 @@ async fn two_instances_share_validations_and_revocations() {
 
 #[tokio::test]
 async fn redis_killed_then_restarted() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let v = CountingValidator::new(rs256_validator(AUD));
     let c = RedisCache::<StandardClaims>::connect(&server.url())
         .await
         .unwrap()
         .timeout(Duration::from_millis(50))
         .circuit_breaker(3, Duration::from_millis(200));
-    let layer = JwtCacheLayer::builder().validator(v.clone()).cache(c.clone()).build();
+    let layer = JwtCacheLayer::builder()
+        .validator(v.clone())
+        .cache(c.clone())
+        .build();
     let s = Stack::new(layer.clone());
     let token = rs256(&claims("alice"));
     assert_eq!(s.send(Some(&token)).await.status, 200);
@@ -129,8 +144,15 @@ async fn redis_killed_then_restarted() {
         let ok = s.send(Some(&token)).await;
         let bad = s.send(Some(&rs256(&json!({"sub": "no-exp"})))).await;
         assert_eq!(ok.status, 200, "valid token still accepted (request {i})");
-        assert_eq!(bad.status, 401, "invalid token still rejected (request {i})");
-        assert!(t0.elapsed() < Duration::from_millis(400), "no request hangs: {:?}", t0.elapsed());
+        assert_eq!(
+            bad.status, 401,
+            "invalid token still rejected (request {i})"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_millis(400),
+            "no request hangs: {:?}",
+            t0.elapsed()
+        );
     }
     assert!(c.stats().errors() + c.stats().short_circuited() > 0);
 
@@ -151,14 +173,19 @@ async fn redis_killed_then_restarted() {
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "hits never resumed after restart");
+        assert!(
+            Instant::now() < deadline,
+            "hits never resumed after restart"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 #[tokio::test]
 async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let v = CountingValidator::new(rs256_validator(AUD));
     let timeout = Duration::from_millis(30);
     let c = RedisCache::<StandardClaims>::connect(&server.url())
@@ -166,7 +193,10 @@ async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
         .unwrap()
         .timeout(timeout)
         .circuit_breaker(3, Duration::from_millis(300));
-    let layer = JwtCacheLayer::builder().validator(v.clone()).cache(c.clone()).build();
+    let layer = JwtCacheLayer::builder()
+        .validator(v.clone())
+        .cache(c.clone())
+        .build();
     let s = Stack::new(layer.clone());
     let token = rs256(&claims("alice"));
     assert_eq!(s.send(Some(&token)).await.status, 200);
@@ -188,16 +218,21 @@ async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
     let short = c.stats().short_circuited();
     let t0 = Instant::now();
     assert_eq!(s.send(Some(&token)).await.status, 200);
-    assert!(t0.elapsed() < Duration::from_millis(20), "an open breaker costs nothing");
+    assert!(
+        t0.elapsed() < Duration::from_millis(20),
+        "an open breaker costs nothing"
+    );
     assert!(c.stats().short_circuited() > short);
 
     server.resume();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while c.breaker().is_open() || v.calls() > 0 && {
-        let before = v.calls();
-        s.send(Some(&token)).await;
-        v.calls() != before
-    } {
+    while c.breaker().is_open()
+        || v.calls() > 0 && {
+            let before = v.calls();
+            s.send(Some(&token)).await;
+            v.calls() != before
+        }
+    {
         assert!(Instant::now() < deadline, "breaker never closed");
         tokio::time::sleep(Duration::from_millis(50)).await;
         s.send(Some(&token)).await;
@@ -207,11 +242,16 @@ async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
 
 #[tokio::test]
 async fn garbage_and_forged_values_are_misses() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let secret = [9u8; 32];
     let v = CountingValidator::new(rs256_validator(AUD));
     let honest = cache(&server.url()).await.integrity_key(&secret).unwrap();
-    let layer = JwtCacheLayer::builder().validator(v.clone()).cache(honest.clone()).build();
+    let layer = JwtCacheLayer::builder()
+        .validator(v.clone())
+        .cache(honest.clone())
+        .build();
     let auth = layer.authenticator().clone();
     let s = Stack::new(layer);
     let token = rs256(&claims("alice"));
@@ -220,15 +260,25 @@ async fn garbage_and_forged_values_are_misses() {
 
     // Garbage under the token's key.
     for garbage in [&b"1{not json"[..], b"2short", b"", b"\xff\xfe"] {
-        let () = honest.client().set(redis_key.clone(), garbage.to_vec(), None, None, false).await.unwrap();
+        let () = honest
+            .client()
+            .set(redis_key.clone(), garbage.to_vec(), None, None, false)
+            .await
+            .unwrap();
         let r = s.send(Some(&token)).await;
         assert_eq!((r.status.as_u16(), r.body.as_str()), (200, "alice"));
     }
 
     // Forged claims, signed with another secret.
-    let forger = cache(&server.url()).await.integrity_key(&[1u8; 32]).unwrap();
+    let forger = cache(&server.url())
+        .await
+        .integrity_key(&[1u8; 32])
+        .unwrap();
     let forged = Arc::new(ValidatedToken {
-        claims: Arc::new(serde_json::from_value::<StandardClaims>(json!({"sub": "alice", "scope": "admin"})).unwrap()),
+        claims: Arc::new(
+            serde_json::from_value::<StandardClaims>(json!({"sub": "alice", "scope": "admin"}))
+                .unwrap(),
+        ),
         meta: TokenMeta {
             exp: Some(jwt_cache_tests::now() + 3600),
             sub: Some("alice".into()),
@@ -236,11 +286,18 @@ async fn garbage_and_forged_values_are_misses() {
             ..Default::default()
         },
     });
-    forger.put(&key, forged.clone(), Duration::from_secs(60)).await.unwrap();
+    forger
+        .put(&key, forged.clone(), Duration::from_secs(60))
+        .await
+        .unwrap();
     let calls = v.calls();
     let got = auth.authenticate(&token).await.unwrap();
     assert_eq!(got.scope, None, "the planted claims were not accepted");
-    assert_eq!(v.calls(), calls + 1, "a forged value is a miss and the token was revalidated");
+    assert_eq!(
+        v.calls(),
+        calls + 1,
+        "a forged value is a miss and the token was revalidated"
+    );
 
     // A genuinely signed entry cut from another token's key and pasted under this one.
     let other = rs256(&claims("mallory"));
@@ -255,21 +312,34 @@ async fn garbage_and_forged_values_are_misses() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let () = honest.client().set(redis_key.clone(), stolen, None, None, false).await.unwrap();
+    let () = honest
+        .client()
+        .set(redis_key.clone(), stolen, None, None, false)
+        .await
+        .unwrap();
     assert_eq!(s.send(Some(&token)).await.body, "alice");
     assert!(honest.stats().decode_errors() >= 6);
 
     // Without an integrity key, undecodable values are still misses.
     let plain = cache(&server.url()).await.prefix("plain:");
-    let layer = JwtCacheLayer::builder().validator(rs256_validator(AUD)).cache(plain.clone()).build();
+    let layer = JwtCacheLayer::builder()
+        .validator(rs256_validator(AUD))
+        .cache(plain.clone())
+        .build();
     let pk = plain.entry_key(&layer.authenticator().cache_key(&token));
-    let () = plain.client().set(pk, b"1[[1,2,3],{\"nosub\":1}]".to_vec(), None, None, false).await.unwrap();
+    let () = plain
+        .client()
+        .set(pk, b"1[[1,2,3],{\"nosub\":1}]".to_vec(), None, None, false)
+        .await
+        .unwrap();
     assert_eq!(Stack::new(layer).send(Some(&token)).await.body, "alice");
 }
 
 #[tokio::test]
 async fn fail_closed_revocation_check_answers_503_while_redis_is_down() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let c = RedisCache::<StandardClaims>::connect(&server.url())
         .await
         .unwrap()
@@ -292,12 +362,17 @@ async fn fail_closed_revocation_check_answers_503_while_redis_is_down() {
 
 #[tokio::test]
 async fn fail_open_keeps_serving_and_still_enforces_local_revocations() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let c = RedisCache::<StandardClaims>::connect(&server.url())
         .await
         .unwrap()
         .timeout(Duration::from_millis(50));
-    let layer = JwtCacheLayer::builder().validator(rs256_validator(AUD)).cache(c).build();
+    let layer = JwtCacheLayer::builder()
+        .validator(rs256_validator(AUD))
+        .cache(c)
+        .build();
     let s = Stack::new(layer.clone());
     let revoked = rs256(&claims("revoked-here"));
     layer.authenticator().revoke_token(&revoked).await.unwrap();
@@ -308,19 +383,31 @@ async fn fail_open_keeps_serving_and_still_enforces_local_revocations() {
 
 #[tokio::test]
 async fn cluster_hits_and_revocations_across_slots() {
-    let Some(cluster) = RedisCluster::start(3) else { return };
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
     let v = CountingValidator::new(rs256_validator(AUD));
     let c = cache(&cluster.url()).await;
-    let layer = JwtCacheLayer::builder().validator(v.clone()).cache(c.clone()).build();
+    let layer = JwtCacheLayer::builder()
+        .validator(v.clone())
+        .cache(c.clone())
+        .build();
     let s = Stack::new(layer.clone());
-    let tokens: Vec<String> = (0..12).map(|i| rs256(&claims(&format!("user{i}")))).collect();
+    let tokens: Vec<String> = (0..12)
+        .map(|i| rs256(&claims(&format!("user{i}"))))
+        .collect();
     for t in &tokens {
         assert_eq!(s.send(Some(t)).await.status, 200);
         wait_for_entry(&c, &layer, t).await;
     }
     // A second instance with its own cluster client hits every one of them.
     let v2 = CountingValidator::new(rs256_validator(AUD));
-    let s2 = Stack::new(JwtCacheLayer::builder().validator(v2.clone()).cache(cache(&cluster.url()).await).build());
+    let s2 = Stack::new(
+        JwtCacheLayer::builder()
+            .validator(v2.clone())
+            .cache(cache(&cluster.url()).await)
+            .build(),
+    );
     for (i, t) in tokens.iter().enumerate() {
         assert_eq!(s2.send(Some(t)).await.body, format!("user{i}"));
     }
@@ -338,7 +425,12 @@ async fn cluster_hits_and_revocations_across_slots() {
     auth.revoke_token(&tokens[0]).await.unwrap();
     let jti = claims("user1")["jti"].as_str().unwrap().to_owned();
     auth.revoke_jti(&jti).await.unwrap();
-    auth.revoke_subject("user2", std::time::SystemTime::now() + Duration::from_secs(5)).await.unwrap();
+    auth.revoke_subject(
+        "user2",
+        std::time::SystemTime::now() + Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     for (i, t) in tokens.iter().enumerate() {
         let status = s2.send(Some(t)).await.status;
         assert_eq!(status, if i < 3 { 401 } else { 200 }, "token {i}");
@@ -347,15 +439,23 @@ async fn cluster_hits_and_revocations_across_slots() {
 
 #[tokio::test]
 async fn bytes_per_entry() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let c = cache(&server.url()).await;
-    let layer = JwtCacheLayer::builder().validator(rs256_validator(AUD)).cache(c.clone()).build();
+    let layer = JwtCacheLayer::builder()
+        .validator(rs256_validator(AUD))
+        .cache(c.clone())
+        .build();
     let token = rs256(&json!({
         "sub": "248289761001", "email": "jane.doe@example.com", "username": "jane.doe",
         "iss": jwt_cache_tests::ISS, "aud": AUD, "iat": jwt_cache_tests::now(), "nbf": jwt_cache_tests::now(),
         "exp": jwt_cache_tests::now() + 3600, "jti": "6e5b5eb3a189c679afccfd0a", "scope": "read write",
     }));
-    assert_eq!(Stack::new(layer.clone()).send(Some(&token)).await.status, 200);
+    assert_eq!(
+        Stack::new(layer.clone()).send(Some(&token)).await.status,
+        200
+    );
     wait_for_entry(&c, &layer, &token).await;
     let key = c.entry_key(&layer.authenticator().cache_key(&token));
     let bytes: u64 = c.client().memory_usage(key.clone(), Some(0)).await.unwrap();
@@ -365,5 +465,8 @@ async fn bytes_per_entry() {
         key.len(),
         value.len()
     );
-    assert!(bytes < 500, "an entry takes {bytes} bytes; the design note budgets ~500");
+    assert!(
+        bytes < 500,
+        "an entry takes {bytes} bytes; the design note budgets ~500"
+    );
 }

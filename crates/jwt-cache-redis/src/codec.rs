@@ -74,7 +74,13 @@ fn meta_values(m: &TokenMeta) -> [serde_json::Value; 5] {
     use serde_json::Value;
     let num = |v: Option<u64>| v.map_or(Value::Null, Value::from);
     let text = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::from);
-    [num(m.exp), num(m.nbf), num(m.iat), text(&m.jti), text(&m.sub)]
+    [
+        num(m.exp),
+        num(m.nbf),
+        num(m.iat),
+        text(&m.jti),
+        text(&m.sub),
+    ]
 }
 
 /// Encodes and decodes values, with an optional integrity key.
@@ -161,8 +167,10 @@ impl Codec {
             (Some(_), PLAIN) => return Err("unsigned value where a signed one is required".into()),
             _ => return Err(format!("unknown value version {version}")),
         };
-        let (meta, claims): (serde_json::Map<String, serde_json::Value>, serde_json::Value) =
-            serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        let (meta, claims): (
+            serde_json::Map<String, serde_json::Value>,
+            serde_json::Value,
+        ) = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
         // Each registered claim: as written in `meta` (null = absent), else from the claims.
         let field = |short: &str, long: &str| -> &serde_json::Value {
             meta.get(short)
@@ -172,7 +180,10 @@ impl Codec {
         let num = |short, long| -> Result<Option<u64>, String> {
             match field(short, long) {
                 serde_json::Value::Null => Ok(None),
-                v => v.as_u64().map(Some).ok_or_else(|| format!("`{long}` is not a number")),
+                v => v
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| format!("`{long}` is not a number")),
             }
         };
         let text = |short, long| -> Result<Option<String>, String> {
@@ -238,22 +249,35 @@ mod tests {
             assert_eq!(*back.claims, *sample().claims);
             assert!(codec.decode::<StandardClaims>(&name, b"").is_err());
             assert!(codec.decode::<StandardClaims>(&name, b"1{garbage").is_err());
-            assert!(codec.decode::<StandardClaims>(&name, &bytes[..bytes.len() - 1]).is_err());
+            assert!(
+                codec
+                    .decode::<StandardClaims>(&name, &bytes[..bytes.len() - 1])
+                    .is_err()
+            );
         }
         let signed = Codec::new(Some(&[7u8; 32]));
         let bytes = signed.encode(&name, &sample()).unwrap();
         // Moved under another key: the tag covers the key name.
-        assert!(signed.decode::<StandardClaims>("jwt:{other}:x", &bytes).is_err());
+        assert!(
+            signed
+                .decode::<StandardClaims>("jwt:{other}:x", &bytes)
+                .is_err()
+        );
         // Another secret.
-        assert!(Codec::new(Some(&[8u8; 32])).decode::<StandardClaims>(&name, &bytes).is_err());
+        assert!(
+            Codec::new(Some(&[8u8; 32]))
+                .decode::<StandardClaims>(&name, &bytes)
+                .is_err()
+        );
         // Meta that differs from the claims survives the round trip.
         let mut odd = sample();
         odd.meta.exp = Some(99);
         odd.meta.jti = Some("j".into());
         odd.meta.sub = None;
         let plain = Codec::new(None);
-        let back: ValidatedToken<StandardClaims> =
-            plain.decode(&name, &plain.encode(&name, &odd).unwrap()).unwrap();
+        let back: ValidatedToken<StandardClaims> = plain
+            .decode(&name, &plain.encode(&name, &odd).unwrap())
+            .unwrap();
         assert_eq!(back.meta, odd.meta);
         // An unsigned value where signed ones are required.
         let plain = Codec::new(None).encode(&name, &sample()).unwrap();

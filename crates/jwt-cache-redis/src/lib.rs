@@ -82,7 +82,8 @@ pub fn client_from_config(mut config: Config) -> Result<Client, fred::error::Err
         })
         .set_policy(ReconnectPolicy::new_constant(0, 100))
         .build()?;
-    let _ = client.connect();
+    // The connection task runs on its own; dropping its handle detaches it.
+    drop(client.connect());
     Ok(client)
 }
 
@@ -169,7 +170,10 @@ impl<C: JwtClaims> RedisCache<C, Client> {
             .await
             .is_err()
         {
-            tracing::warn!(url, "redis not reachable yet; validating directly meanwhile");
+            tracing::warn!(
+                url,
+                "redis not reachable yet; validating directly meanwhile"
+            );
         }
         Ok(Self::from_client(client))
     }
@@ -364,7 +368,9 @@ where
             && let Some(Some(v)) = it.next()
         {
             // An unreadable subject marker revokes (fail closed on garbage).
-            let before = std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok());
+            let before = std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
             return match (before, meta.iat) {
                 (Some(before), Some(iat)) => iat < before,
                 _ => true,

@@ -5,6 +5,9 @@
 //! With `JWT_PUBLIC_KEY_FILE` (PEM), `JWT_ALG` (default RS256), `JWT_ISSUER` and
 //! `JWT_AUDIENCE` it validates tokens from a real issuer instead.
 //!
+//! With `REDIS_URL` (e.g. `redis://127.0.0.1:6379`, or `redis-cluster://…`) validations and
+//! revocations are shared through Redis instead of the in-process cache.
+//!
 //! Routes: `GET /me` (claims as JSON), `GET /healthz` (no auth), `POST /logout` (revokes the
 //! presented token), and in dev mode `GET /dev/token` (a fresh token, no auth).
 
@@ -21,6 +24,7 @@ use jwt_cache::{
     Authenticator, JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims, VerificationKey,
 };
 use jwt_cache_axum::Claims;
+use jwt_cache_redis::RedisCache;
 
 #[derive(Clone)]
 struct AppState {
@@ -76,7 +80,8 @@ fn addr() -> Result<SocketAddr, String> {
             "-h" | "--help" => {
                 println!(
                     "usage: jwt-cache-demo [--addr HOST:PORT]\n\n\
-                     env: ADDR, JWT_PUBLIC_KEY_FILE, JWT_ALG (default RS256), JWT_ISSUER, JWT_AUDIENCE"
+                     env: ADDR, JWT_PUBLIC_KEY_FILE, JWT_ALG (default RS256), JWT_ISSUER, JWT_AUDIENCE,\n     \
+                     REDIS_URL (share validations and revocations through Redis)"
                 );
                 std::process::exit(0);
             }
@@ -178,16 +183,26 @@ async fn main() {
 async fn run() -> Result<(), String> {
     let addr = addr()?;
     let (validator, issuer) = validator()?;
-    let layer = JwtCacheLayer::builder()
+    let builder = JwtCacheLayer::builder()
         .validator(validator)
-        .cache(MemoryCache::new(100_000))
-        .ttl(Duration::from_secs(600))
-        .build();
+        .ttl(Duration::from_secs(600));
+    let (layer, cache_name) = match env("REDIS_URL") {
+        Some(url) => {
+            let cache = RedisCache::<StandardClaims>::connect(&url)
+                .await
+                .map_err(|e| format!("REDIS_URL {url:?}: {e}"))?;
+            (builder.cache(cache).build(), format!("redis at {url}"))
+        }
+        None => (
+            builder.cache(MemoryCache::new(100_000)).build(),
+            "in-process".to_owned(),
+        ),
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("binding {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("jwt-cache demo listening on http://{local} (cache: in-process)");
+    println!("jwt-cache demo listening on http://{local} (cache: {cache_name})");
     match &issuer {
         Some(dev) => {
             println!(

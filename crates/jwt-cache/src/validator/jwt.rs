@@ -168,7 +168,13 @@ impl VerificationKey {
     fn compute_identity(&self) -> String {
         match &self.kid {
             Some(kid) => format!("kid:{kid}"),
-            None => format!("key:{}", crate::token::hex(&self.material[..12])),
+            None => {
+                use base64::Engine;
+                // 72 bits of the key material's digest: an identity, not a secret.
+                let id =
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.material[..9]);
+                format!("key:{id}")
+            }
         }
     }
 }
