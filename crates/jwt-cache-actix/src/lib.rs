@@ -1,0 +1,275 @@
+//! actix-web middleware and extractors for [`jwt_cache`]: the same [`Authenticator`] (same
+//! caches, same rules, same RFC 6750 rejections) as the tower layer, wrapped as an actix
+//! [`Transform`].
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, web};
+//! use jwt_cache::{JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims};
+//! use jwt_cache_actix::{Claims, JwtCacheMiddleware};
+//!
+//! async fn me(Claims(c): Claims<StandardClaims>) -> String {
+//!     c.sub
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let auth = JwtCacheLayer::builder()
+//!     .validator(JwtValidator::hs256([7u8; 32]).unwrap().audience("content"))
+//!     .cache(MemoryCache::new(100_000))
+//!     .build();
+//! let mw = JwtCacheMiddleware::from(auth);
+//! HttpServer::new(move || App::new().wrap(mw.clone()).route("/me", web::get().to(me)))
+//!     .bind("127.0.0.1:8080")?
+//!     .run()
+//!     .await
+//! # }
+//! ```
+//!
+//! The claims go into the request extensions as an `Arc<T>`, as with the tower layer; the
+//! [`Claims<T>`] extractor clones them out (`Option<Claims<T>>` works through actix's `Option`
+//! extractor). With [`optional`](jwt_cache::JwtCacheBuilder::optional) authentication, requests
+//! without a token reach the handlers without claims; a handler that asks for `Claims<T>` then
+//! answers 401 with a `Bearer` challenge.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use futures_util::future::{LocalBoxFuture, Ready, ready};
+use jwt_cache::{Authenticator, JwtCacheLayer, JwtClaims, Rejection, Unauthenticated};
+
+type Handler = Arc<dyn Fn(Rejection) -> HttpResponse + Send + Sync>;
+
+/// The actix middleware: `App::new().wrap(JwtCacheMiddleware::from(layer_or_authenticator))`.
+///
+/// Cheap to clone: build it once and clone it into `HttpServer::new`'s factory.
+pub struct JwtCacheMiddleware<C> {
+    auth: Authenticator<C>,
+    handler: Option<Handler>,
+}
+
+impl<C> Clone for JwtCacheMiddleware<C> {
+    fn clone(&self) -> Self {
+        JwtCacheMiddleware {
+            auth: self.auth.clone(),
+            handler: self.handler.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for JwtCacheMiddleware<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtCacheMiddleware")
+            .field("auth", &self.auth)
+            .field("custom_rejection", &self.handler.is_some())
+            .finish()
+    }
+}
+
+impl<C> From<Authenticator<C>> for JwtCacheMiddleware<C> {
+    fn from(auth: Authenticator<C>) -> Self {
+        JwtCacheMiddleware {
+            auth,
+            handler: None,
+        }
+    }
+}
+
+impl<C, H> From<JwtCacheLayer<C, H>> for JwtCacheMiddleware<C> {
+    fn from(layer: JwtCacheLayer<C, H>) -> Self {
+        JwtCacheMiddleware::from(layer.authenticator().clone())
+    }
+}
+
+impl<C> JwtCacheMiddleware<C> {
+    /// Answer rejections with your own response.
+    pub fn on_rejection<F>(mut self, f: F) -> Self
+    where
+        F: Fn(Rejection) -> HttpResponse + Send + Sync + 'static,
+    {
+        self.handler = Some(Arc::new(f));
+        self
+    }
+
+    /// The authenticator (for revocations from a logout handler).
+    pub fn authenticator(&self) -> &Authenticator<C> {
+        &self.auth
+    }
+}
+
+/// The RFC 6750 response for a rejection: 401 with a `Bearer` challenge, or 503.
+pub fn rejection_response(rejection: &Rejection, realm: Option<&str>) -> HttpResponse {
+    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut res = HttpResponse::build(status);
+    if let Some(challenge) = rejection.www_authenticate(realm)
+        && let Ok(v) = HeaderValue::from_str(&challenge)
+    {
+        res.insert_header((header::WWW_AUTHENTICATE, v));
+    }
+    res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    res.finish()
+}
+
+impl<S, B, C> Transform<S, ServiceRequest> for JwtCacheMiddleware<C>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    C: JwtClaims,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Transform = JwtCacheService<S, C>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(JwtCacheService {
+            service: Rc::new(service),
+            auth: self.auth.clone(),
+            handler: self.handler.clone(),
+        }))
+    }
+}
+
+/// The service made by [`JwtCacheMiddleware`].
+pub struct JwtCacheService<S, C> {
+    service: Rc<S>,
+    auth: Authenticator<C>,
+    handler: Option<Handler>,
+}
+
+impl<S, C> fmt::Debug for JwtCacheService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtCacheService")
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C: JwtClaims> JwtCacheService<S, C> {
+    fn reject(&self, req: ServiceRequest, rejection: Rejection) -> ServiceResponse<BoxBody> {
+        let res = match &self.handler {
+            Some(h) => h(rejection),
+            None => rejection_response(&rejection, self.auth.realm()),
+        };
+        req.into_response(res)
+    }
+}
+
+impl<S, B, C> Service<ServiceRequest> for JwtCacheService<S, C>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    C: JwtClaims,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let decision = self.auth.authenticate_header(
+            req.headers()
+                .get_all(header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        );
+        let auth = match decision {
+            Err(rejection) => {
+                let res = self.reject(req, rejection).map_into_right_body();
+                return Box::pin(ready(Ok(res)));
+            }
+            Ok(None) => {
+                req.extensions_mut().insert(Unauthenticated);
+                let fut = self.service.call(req);
+                return Box::pin(async move { fut.await.map(|r| r.map_into_left_body()) });
+            }
+            Ok(Some(auth)) => auth,
+        };
+        let service = self.service.clone();
+        let this = JwtCacheService {
+            service: self.service.clone(),
+            auth: self.auth.clone(),
+            handler: self.handler.clone(),
+        };
+        Box::pin(async move {
+            match auth.await {
+                Ok(claims) => {
+                    req.extensions_mut().insert(claims);
+                    service.call(req).await.map(|r| r.map_into_left_body())
+                }
+                Err(rejection) => Ok(this.reject(req, rejection).map_into_right_body()),
+            }
+        })
+    }
+}
+
+/// The validated claims of the request's bearer token (cloned out of the `Arc<T>` the
+/// middleware put in the extensions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims<T>(pub T);
+
+impl<T> std::ops::Deref for Claims<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Why [`Claims<T>`] could not be extracted.
+#[derive(Debug, Clone)]
+pub enum ClaimsError {
+    /// The optional-auth middleware let the request through without a bearer token: 401.
+    Unauthenticated,
+    /// No claims of this type: the middleware is missing or built for another claims type: 500.
+    Missing(&'static str),
+}
+
+impl fmt::Display for ClaimsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimsError::Unauthenticated => f.write_str("bearer token required"),
+            ClaimsError::Missing(ty) => write!(
+                f,
+                "claims of type `{ty}` not found in the request extensions: \
+                 is JwtCacheMiddleware applied, with that claims type?"
+            ),
+        }
+    }
+}
+
+impl ResponseError for ClaimsError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ClaimsError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ClaimsError::Missing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ClaimsError::Unauthenticated => rejection_response(&Rejection::MissingToken, None),
+            ClaimsError::Missing(_) => HttpResponse::InternalServerError().body(self.to_string()),
+        }
+    }
+}
+
+impl<T: Clone + 'static> FromRequest for Claims<T> {
+    type Error = ClaimsError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let ext = req.extensions();
+        ready(match ext.get::<Arc<T>>() {
+            Some(c) => Ok(Claims(T::clone(c))),
+            None if ext.get::<Unauthenticated>().is_some() => Err(ClaimsError::Unauthenticated),
+            None => Err(ClaimsError::Missing(std::any::type_name::<T>())),
+        })
+    }
+}

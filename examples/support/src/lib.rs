@@ -1,0 +1,203 @@
+//! What the example servers (axum demo, actix user-service) share, so they take the same
+//! configuration and are interchangeable in front of one Redis:
+//!
+//! - `ADDR` or `--addr HOST:PORT` (default `127.0.0.1:3000`);
+//! - `JWT_PUBLIC_KEY_FILE` (PEM), `JWT_ALG` (default RS256), `JWT_ISSUER`, `JWT_AUDIENCE`:
+//!   validate tokens from a real issuer; without `JWT_PUBLIC_KEY_FILE`, dev mode: an Ed25519
+//!   key generated at start-up and a printed token;
+//! - `REDIS_URL`: share validations and revocations through Redis (in-process cache otherwise).
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
+use jwt_cache::{
+    Authenticator, JwtCacheBuilder, JwtValidator, MemoryCache, StandardClaims, VerificationKey,
+};
+use jwt_cache_redis::RedisCache;
+
+/// The dev-mode token issuer: the private half of the generated key.
+#[derive(Clone)]
+pub struct DevIssuer {
+    key: EncodingKey,
+    /// `iss` of the tokens it issues (and that the validator requires).
+    pub iss: String,
+    /// `aud` of the tokens it issues (and that the validator requires).
+    pub aud: String,
+}
+
+impl std::fmt::Debug for DevIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevIssuer")
+            .field("iss", &self.iss)
+            .field("aud", &self.aud)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevIssuer {
+    /// A signed access token (`typ: at+jwt`) for `sub`.
+    pub fn token(&self, sub: &str, lifetime: Duration) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut jti = [0u8; 12];
+        aws_lc_rs::rand::fill(&mut jti).expect("system randomness");
+        let claims = serde_json::json!({
+            "sub": sub,
+            "email": format!("{sub}@example.test"),
+            "username": sub,
+            "iss": self.iss,
+            "aud": self.aud,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime.as_secs(),
+            "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "scope": "read write",
+        });
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some("at+jwt".into());
+        jsonwebtoken::encode(&header, &claims, &self.key).expect("signing with the dev key")
+    }
+}
+
+/// The configuration of an example server.
+#[derive(Debug)]
+pub struct ExampleConfig {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The authenticator (validator + cache).
+    pub auth: Authenticator<StandardClaims>,
+    /// "in-process" or "redis at …".
+    pub cache_name: String,
+    /// The dev-mode issuer, when no key was configured.
+    pub issuer: Option<DevIssuer>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Log to stderr, `RUST_LOG` or `info`.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+fn addr(program: &str) -> Result<SocketAddr, String> {
+    let mut args = std::env::args().skip(1);
+    let mut addr = env("ADDR");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => addr = args.next(),
+            a if a.starts_with("--addr=") => addr = Some(a["--addr=".len()..].to_owned()),
+            "-h" | "--help" => {
+                println!(
+                    "usage: {program} [--addr HOST:PORT]\n\n\
+                     env: ADDR, JWT_PUBLIC_KEY_FILE, JWT_ALG (default RS256), JWT_ISSUER, JWT_AUDIENCE,\n     \
+                     REDIS_URL (share validations and revocations through Redis)"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:3000".into());
+    SocketAddr::from_str(&addr).map_err(|e| format!("bad address {addr:?}: {e}"))
+}
+
+fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
+    if let Some(path) = env("JWT_PUBLIC_KEY_FILE") {
+        let pem = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
+        let alg_name = env("JWT_ALG").unwrap_or_else(|| "RS256".into());
+        let alg =
+            Algorithm::from_str(&alg_name).map_err(|_| format!("unknown JWT_ALG {alg_name:?}"))?;
+        let mut v = JwtValidator::from_pem(alg, &pem).map_err(|e| e.to_string())?;
+        if let Some(iss) = env("JWT_ISSUER") {
+            v = v.issuer(iss);
+        }
+        if let Some(aud) = env("JWT_AUDIENCE") {
+            v = v.audience(aud);
+        }
+        return Ok((v, None));
+    }
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
+    let issuer = DevIssuer {
+        key: EncodingKey::from_ed_der(pkcs8.as_ref()),
+        iss: env("JWT_ISSUER").unwrap_or_else(|| "jwt-cache-demo".into()),
+        aud: env("JWT_AUDIENCE").unwrap_or_else(|| "jwt-cache-demo".into()),
+    };
+    let key = VerificationKey::ed_der(pair.public_key().as_ref()).map_err(|e| e.to_string())?;
+    let v = JwtValidator::new(key)
+        .issuer(issuer.iss.clone())
+        .audience(issuer.aud.clone())
+        .require_typ("at+jwt");
+    Ok((v, Some(issuer)))
+}
+
+/// Read the configuration from the arguments and the environment, and connect the cache.
+pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
+    let addr = addr(program)?;
+    let (validator, issuer) = validator()?;
+    let builder = JwtCacheBuilder::<StandardClaims>::new()
+        .validator(validator)
+        .ttl(Duration::from_secs(600));
+    let (auth, cache_name) = match env("REDIS_URL") {
+        Some(url) => {
+            let cache = RedisCache::<StandardClaims>::connect(&url)
+                .await
+                .map_err(|e| format!("REDIS_URL {url:?}: {e}"))?;
+            (
+                builder.cache(cache).build_authenticator(),
+                format!("redis at {url}"),
+            )
+        }
+        None => (
+            builder
+                .cache(MemoryCache::new(100_000))
+                .build_authenticator(),
+            "in-process".to_owned(),
+        ),
+    };
+    Ok(ExampleConfig {
+        addr,
+        auth,
+        cache_name,
+        issuer,
+    })
+}
+
+/// Print where the server listens and, in dev mode, a ready token and curl lines.
+pub fn print_banner(name: &str, config: &ExampleConfig, local: SocketAddr) {
+    println!(
+        "{name} listening on http://{local} (cache: {})",
+        config.cache_name
+    );
+    match &config.issuer {
+        Some(dev) => {
+            println!(
+                "dev mode: generated an Ed25519 key; tokens from issuer {:?} for audience {:?}",
+                dev.iss, dev.aud
+            );
+            println!(
+                "export TOKEN={}",
+                dev.token("dev-user", Duration::from_secs(3600))
+            );
+            println!("curl -H \"Authorization: Bearer $TOKEN\" http://{local}/me");
+            println!("curl -i http://{local}/me                      # 401, RFC 6750 challenge");
+            println!(
+                "curl -X POST -H \"Authorization: Bearer $TOKEN\" http://{local}/logout   # then /me is 401"
+            );
+            println!("curl http://{local}/dev/token                  # a fresh token");
+        }
+        None => println!("validating tokens with the key from JWT_PUBLIC_KEY_FILE"),
+    }
+}
