@@ -35,7 +35,7 @@
 //!   [`RevocationUnavailable`](jwt_cache::RevocationUnavailable) choice applies.
 //!
 //! Topologies: a `redis://` URL (single node), `redis-cluster://` (Cluster, keys of one token
-//! share a hash slot), `redis-sentinel://` (Sentinel), or any fred [`Config`](fred::types::config::Config)
+//! share a hash slot), `redis-sentinel://` (Sentinel), or any fred `Config`
 //! through [`client_from_config`]; or bring your own fred `Client` or `Pool`
 //! ([`RedisCache::from_client`]).
 #![forbid(unsafe_code)]
