@@ -42,7 +42,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
-use jwt_cache::{Authenticator, JwtCacheLayer, JwtClaims, Rejection, Unauthenticated};
+use jwt_cache::{
+    Authenticator, JwtCacheLayer, JwtClaims, MissingClaims, Rejection, Unauthenticated,
+    claims_from_extensions,
+};
 
 type Handler = Arc<dyn Fn(Rejection) -> HttpResponse + Send + Sync>;
 
@@ -222,40 +225,25 @@ impl<T> std::ops::Deref for Claims<T> {
     }
 }
 
-/// Why [`Claims<T>`] could not be extracted.
+/// Why [`Claims<T>`] could not be extracted: 401 with a `Bearer` challenge, or 500.
 #[derive(Debug, Clone)]
-pub enum ClaimsError {
-    /// The optional-auth middleware let the request through without a bearer token: 401.
-    Unauthenticated,
-    /// No claims of this type: the middleware is missing or built for another claims type: 500.
-    Missing(&'static str),
-}
+pub struct ClaimsError(pub MissingClaims);
 
 impl fmt::Display for ClaimsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClaimsError::Unauthenticated => f.write_str("bearer token required"),
-            ClaimsError::Missing(ty) => write!(
-                f,
-                "claims of type `{ty}` not found in the request extensions: \
-                 is JwtCacheMiddleware applied, with that claims type?"
-            ),
-        }
+        self.0.fmt(f)
     }
 }
 
 impl ResponseError for ClaimsError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ClaimsError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ClaimsError::Missing(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            ClaimsError::Unauthenticated => rejection_response(&Rejection::MissingToken, None),
-            ClaimsError::Missing(_) => HttpResponse::InternalServerError().body(self.to_string()),
+        match self.0 {
+            MissingClaims::Unauthenticated => rejection_response(&Rejection::MissingToken, None),
+            _ => HttpResponse::InternalServerError().body(self.to_string()),
         }
     }
 }
@@ -266,10 +254,10 @@ impl<T: Clone + 'static> FromRequest for Claims<T> {
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let ext = req.extensions();
-        ready(match ext.get::<Arc<T>>() {
-            Some(c) => Ok(Claims(T::clone(c))),
-            None if ext.get::<Unauthenticated>().is_some() => Err(ClaimsError::Unauthenticated),
-            None => Err(ClaimsError::Missing(std::any::type_name::<T>())),
-        })
+        ready(
+            claims_from_extensions(ext.get::<Arc<T>>(), ext.get::<Unauthenticated>().is_some())
+                .map(Claims)
+                .map_err(ClaimsError),
+        )
     }
 }

@@ -46,7 +46,7 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
-use jwt_cache::Unauthenticated;
+use jwt_cache::{MissingClaims, Unauthenticated, claims_from_extensions};
 
 /// The validated claims of the request's bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,26 +59,13 @@ impl<T> std::ops::Deref for Claims<T> {
     }
 }
 
-/// Why [`Claims<T>`] could not be extracted.
+/// Why [`Claims<T>`] could not be extracted: 401 with a `Bearer` challenge, or 500.
 #[derive(Debug, Clone)]
-pub enum ClaimsRejection {
-    /// The optional-auth layer let the request through without a bearer token.
-    Unauthenticated,
-    /// No claims of the type asked for in the extensions: the layer is missing, or it was
-    /// built for another claims type.
-    Missing(&'static str),
-}
+pub struct ClaimsRejection(pub MissingClaims);
 
 impl fmt::Display for ClaimsRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClaimsRejection::Unauthenticated => f.write_str("bearer token required"),
-            ClaimsRejection::Missing(ty) => write!(
-                f,
-                "Missing request extension: claims of type `{ty}` were not found. \
-                 Is `JwtCacheLayer` applied, with that claims type?"
-            ),
-        }
+        self.0.fmt(f)
     }
 }
 
@@ -86,16 +73,14 @@ impl std::error::Error for ClaimsRejection {}
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        match self {
-            ClaimsRejection::Unauthenticated => {
+        match self.0 {
+            MissingClaims::Unauthenticated => {
                 let mut res = StatusCode::UNAUTHORIZED.into_response();
                 res.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 res
             }
-            missing @ ClaimsRejection::Missing(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, missing.to_string()).into_response()
-            }
+            missing => (StatusCode::INTERNAL_SERVER_ERROR, missing.to_string()).into_response(),
         }
     }
 }
@@ -108,13 +93,12 @@ where
     type Rejection = ClaimsRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<Arc<T>>() {
-            Some(c) => Ok(Claims(T::clone(c))),
-            None if parts.extensions.get::<Unauthenticated>().is_some() => {
-                Err(ClaimsRejection::Unauthenticated)
-            }
-            None => Err(ClaimsRejection::Missing(std::any::type_name::<T>())),
-        }
+        claims_from_extensions(
+            parts.extensions.get::<Arc<T>>(),
+            parts.extensions.get::<Unauthenticated>().is_some(),
+        )
+        .map(Claims)
+        .map_err(ClaimsRejection)
     }
 }
 

@@ -7,6 +7,7 @@ mod authenticator;
 pub mod cache;
 mod claims;
 mod error;
+mod extract;
 pub mod middleware;
 mod token;
 pub mod validator;
@@ -17,6 +18,7 @@ pub use authenticator::{
 pub use cache::{CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, RevocationSet};
 pub use claims::{Audience, JwtClaims, StandardClaims, TokenMeta};
 pub use error::{CacheError, ConfigError, Rejection, ValidationError};
+pub use extract::{MissingClaims, claims_from_extensions};
 pub use middleware::{DefaultRejection, JwtCache, JwtCacheLayer, RejectWith, RejectionHandler};
 pub use token::{
     DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact, parse_authorization, unverified_meta,
