@@ -157,28 +157,22 @@ async fn redis_killed_then_restarted() {
     assert!(c.stats().errors() + c.stats().short_circuited() > 0);
 
     server.restart();
-    // The client reconnects and hits resume: eventually requests stop reaching the validator.
+    // The client reconnects and hits resume. The restarted Redis is empty: one revalidation
+    // refills it, then a request is answered from Redis (the validator is not asked).
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let before = v.calls();
         assert_eq!(s.send(Some(&token)).await.status, 200);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(s.send(Some(&token)).await.status, 200);
-        if v.calls() == before + 1 || v.calls() == before {
-            // At most the one revalidation that refilled the (empty) restarted Redis.
-            let steady = v.calls();
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            assert_eq!(s.send(Some(&token)).await.status, 200);
-            if v.calls() == steady && !c.breaker().is_open() {
-                break;
-            }
+        if v.calls() == before {
+            break;
         }
         assert!(
             Instant::now() < deadline,
             "hits never resumed after restart"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(!c.breaker().is_open());
 }
 
 #[tokio::test]
@@ -187,7 +181,9 @@ async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
         return;
     };
     let v = CountingValidator::new(rs256_validator(AUD));
-    let timeout = Duration::from_millis(30);
+    // Long enough that "waited for the timeout" and "short-circuited" cannot be confused on a
+    // loaded machine.
+    let timeout = Duration::from_millis(150);
     let c = RedisCache::<StandardClaims>::connect(&server.url())
         .await
         .unwrap()
@@ -204,40 +200,41 @@ async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
 
     server.pause();
     let mut slowest = Duration::ZERO;
-    for _ in 0..10 {
+    for _ in 0..4 {
         let t0 = Instant::now();
         assert_eq!(s.send(Some(&token)).await.status, 200);
         slowest = slowest.max(t0.elapsed());
     }
     // A lookup and a revocation check may each wait out the timeout before the breaker opens.
     assert!(
-        slowest < timeout * 2 + Duration::from_millis(100),
+        slowest < timeout * 2 + Duration::from_millis(150),
         "added latency bounded by the timeout: slowest {slowest:?}"
     );
     assert!(c.breaker().is_open(), "repeated timeouts open the breaker");
+    assert!(c.stats().timeouts() >= 3);
     let short = c.stats().short_circuited();
     let t0 = Instant::now();
     assert_eq!(s.send(Some(&token)).await.status, 200);
     assert!(
-        t0.elapsed() < Duration::from_millis(20),
-        "an open breaker costs nothing"
+        t0.elapsed() < timeout / 2,
+        "an open breaker costs no Redis call: {:?}",
+        t0.elapsed()
     );
     assert!(c.stats().short_circuited() > short);
 
     server.resume();
+    // After the cooldown a probe goes through, succeeds, and closes the breaker; the entry is
+    // still in Redis, so the request is a hit (the validator is not asked).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while c.breaker().is_open()
-        || v.calls() > 0 && {
-            let before = v.calls();
-            s.send(Some(&token)).await;
-            v.calls() != before
+    loop {
+        let before = v.calls();
+        assert_eq!(s.send(Some(&token)).await.status, 200);
+        if v.calls() == before && !c.breaker().is_open() {
+            break;
         }
-    {
         assert!(Instant::now() < deadline, "breaker never closed");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        s.send(Some(&token)).await;
     }
-    assert!(!c.breaker().is_open());
 }
 
 #[tokio::test]
@@ -282,7 +279,7 @@ async fn garbage_and_forged_values_are_misses() {
         meta: TokenMeta {
             exp: Some(jwt_cache_tests::now() + 3600),
             sub: Some("alice".into()),
-            jti: claims("alice")["jti"].as_str().map(str::to_owned),
+            jti: jwt_cache::unverified_meta(&token).unwrap().jti,
             ..Default::default()
         },
     });
@@ -290,8 +287,19 @@ async fn garbage_and_forged_values_are_misses() {
         .put(&key, forged.clone(), Duration::from_secs(60))
         .await
         .unwrap();
+    // Well-formed: a cache holding the forger's secret would take it.
+    match forger.get(&key, &token).await.unwrap() {
+        jwt_cache::Lookup::Hit(v) => assert_eq!(v.claims.scope.as_deref(), Some("admin")),
+        other => panic!("the forged value should decode under its own secret: {other:?}"),
+    }
+    let decode_errors = honest.stats().decode_errors();
     let calls = v.calls();
     let got = auth.authenticate(&token).await.unwrap();
+    assert_eq!(
+        honest.stats().decode_errors(),
+        decode_errors + 1,
+        "refused by the tag check"
+    );
     assert_eq!(got.scope, None, "the planted claims were not accepted");
     assert_eq!(
         v.calls(),
@@ -423,7 +431,7 @@ async fn cluster_hits_and_revocations_across_slots() {
     // Revocations by token, jti and subject, seen by the other instance.
     let auth = layer.authenticator();
     auth.revoke_token(&tokens[0]).await.unwrap();
-    let jti = claims("user1")["jti"].as_str().unwrap().to_owned();
+    let jti = jwt_cache::unverified_meta(&tokens[1]).unwrap().jti.unwrap();
     auth.revoke_jti(&jti).await.unwrap();
     auth.revoke_subject(
         "user2",
