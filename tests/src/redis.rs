@@ -239,3 +239,68 @@ impl RedisCluster {
         url
     }
 }
+
+/// A Redis Sentinel (`redis-server --sentinel`) monitoring one master as `mymaster`.
+#[derive(Debug)]
+pub struct RedisSentinel {
+    /// The monitored master.
+    pub master: RedisServer,
+    /// The sentinel process.
+    sentinel: RedisServer,
+}
+
+impl RedisSentinel {
+    /// Start a master and a sentinel watching it.
+    pub fn start() -> Option<Self> {
+        let master = RedisServer::start()?;
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("jwt-cache-sentinel-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor mymaster 127.0.0.1 {} 1\n\
+                 sentinel down-after-milliseconds mymaster 5000\n",
+                dir.display(),
+                master.port
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning redis-server --sentinel");
+        wait_ready(port);
+        let sentinel = RedisServer {
+            port,
+            child: Some(child),
+            dir,
+            extra: Vec::new(),
+            paused: false,
+        };
+        // Wait until the sentinel knows the master.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sentinel
+            .command("SENTINEL get-master-addr-by-name mymaster")
+            .contains(&master.port.to_string())
+        {
+            assert!(Instant::now() < deadline, "sentinel never saw the master");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(RedisSentinel { master, sentinel })
+    }
+
+    /// `redis-sentinel://127.0.0.1:<sentinel port>/0?sentinelServiceName=mymaster`
+    pub fn url(&self) -> String {
+        format!(
+            "redis-sentinel://127.0.0.1:{}/0?sentinelServiceName=mymaster",
+            self.sentinel.port
+        )
+    }
+}

@@ -11,7 +11,7 @@ use jwt_cache::{
 };
 use jwt_cache_redis::RedisCache;
 use jwt_cache_tests::harness::Stack;
-use jwt_cache_tests::redis::{RedisCluster, RedisServer};
+use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer};
 use jwt_cache_tests::{AUD, CountingValidator, claims, claims_cache_suite, rs256, rs256_validator};
 use serde_json::json;
 
@@ -443,6 +443,33 @@ async fn cluster_hits_and_revocations_across_slots() {
         let status = s2.send(Some(t)).await.status;
         assert_eq!(status, if i < 3 { 401 } else { 200 }, "token {i}");
     }
+}
+
+#[tokio::test]
+async fn sentinel_hits_and_revocations() {
+    let Some(sentinel) = RedisSentinel::start() else {
+        return;
+    };
+    let v = CountingValidator::new(rs256_validator(AUD));
+    let c = cache(&sentinel.url()).await;
+    let layer = JwtCacheLayer::builder()
+        .validator(v.clone())
+        .cache(c.clone())
+        .build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&token)).await.body, "alice");
+    wait_for_entry(&c, &layer, &token).await;
+    assert_eq!(s.send(Some(&token)).await.body, "alice");
+    assert_eq!(
+        v.calls(),
+        1,
+        "the second request was a hit through the sentinel's master"
+    );
+    // The entry is on the master the sentinel named.
+    assert!(!sentinel.master.command("DBSIZE").starts_with(":0"));
+    layer.authenticator().revoke_token(&token).await.unwrap();
+    assert_eq!(s.send(Some(&token)).await.status, 401);
 }
 
 #[tokio::test]

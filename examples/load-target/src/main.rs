@@ -18,7 +18,10 @@ async fn main() {
         .await
         .expect("configuration");
     let issuer = config.issuer.expect("dev mode (no JWT_PUBLIC_KEY_FILE)");
-    println!("TOKEN={}", issuer.token("load-user", Duration::from_secs(3600)));
+    println!(
+        "TOKEN={}",
+        issuer.token("load-user", Duration::from_secs(3600))
+    );
     let app = Router::new()
         .route("/auth", get(ok))
         .layer(JwtCacheLayer::new(config.auth))
