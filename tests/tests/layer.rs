@@ -375,3 +375,25 @@ async fn claims_of_a_custom_type() {
     assert!(matches!(err, Rejection::InvalidToken(_)));
     let _ = TokenValidator::<Mine>::fingerprint(&rs256_validator(AUD));
 }
+
+#[tokio::test]
+async fn a_revoked_token_is_not_cached_again() {
+    let cache = MemoryCache::<StandardClaims>::new(100);
+    let layer = JwtCacheLayer::builder()
+        .validator(rs256_validator(AUD))
+        .cache(cache.clone())
+        .build();
+    let auth = layer.authenticator().clone();
+    let s = Stack::new(layer);
+    let token = rs256(&claims("alice"));
+    let key = auth.cache_key(&token);
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    assert!(matches!(cache.lookup(&key), Lookup::Hit(_)));
+    auth.revoke_token(&token).await.unwrap();
+    assert!(matches!(cache.lookup(&key), Lookup::Miss), "revoking removes the entry");
+    assert_eq!(s.send(Some(&token)).await.status, 401);
+    assert!(
+        matches!(cache.lookup(&key), Lookup::Miss),
+        "the refused token was validated but not cached again"
+    );
+}

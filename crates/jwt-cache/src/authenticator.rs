@@ -70,7 +70,7 @@ impl<C> Future for AuthFuture<C> {
     }
 }
 
-type ValidationResult<C> = Result<Arc<ValidatedToken<C>>, ValidationError>;
+type ValidationResult<C> = Result<Arc<C>, Rejection>;
 type Flight<C> = Shared<BoxFuture<'static, ValidationResult<C>>>;
 type FlightMap<C> =
     Mutex<HashMap<CacheKey, (u64, WeakShared<BoxFuture<'static, ValidationResult<C>>>)>>;
@@ -376,24 +376,41 @@ impl<C: JwtClaims> Inner<C> {
             }
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        let validated = self
-            .validate_once(key, token)
-            .await
-            .map_err(Rejection::InvalidToken)?;
+        self.validate_once(key, token).await
+    }
+
+    /// A miss: validate, check revocation, and cache the validation if the token stands.
+    /// Runs once per burst of concurrent misses for a token (see `validate_once`).
+    async fn validate_and_store(
+        self: Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+    ) -> ValidationResult<C> {
+        self.stats.validations.fetch_add(1, Ordering::Relaxed);
+        let validated = Arc::new(
+            self.validator
+                .validate(&token)
+                .await
+                .map_err(Rejection::InvalidToken)?,
+        );
         match self.cache.is_revoked(&key.token, &validated.meta).await {
-            Ok(false) => Ok(validated.claims.clone()),
-            Ok(true) => Err(Rejection::Revoked),
+            Ok(false) => {}
+            Ok(true) => return Err(Rejection::Revoked),
             Err(e) => {
                 self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "revocation check failed");
-                match self.settings.revocation_unavailable {
-                    RevocationUnavailable::FailOpen => Ok(validated.claims.clone()),
-                    RevocationUnavailable::FailClosed => Err(Rejection::Unavailable(format!(
+                if self.settings.revocation_unavailable == RevocationUnavailable::FailClosed {
+                    return Err(Rejection::Unavailable(format!(
                         "revocation store unavailable: {e}"
-                    ))),
+                    )));
                 }
+                // Fail-open: accept on the signature, but do not cache what could not be
+                // checked.
+                return Ok(validated.claims.clone());
             }
         }
+        self.store(key, validated.clone());
+        Ok(validated.claims.clone())
     }
 
     /// Re-check a hit against the clock and the key set (rule 6). `Err(None)`: the key is gone.
@@ -433,12 +450,7 @@ impl<C: JwtClaims> Inner<C> {
         let this = self.clone();
         let fut: BoxFuture<'static, ValidationResult<C>> = Box::pin(async move {
             let _guard = guard;
-            this.stats.validations.fetch_add(1, Ordering::Relaxed);
-            let result = this.validator.validate(&token).await.map(Arc::new);
-            if let Ok(v) = &result {
-                this.store(key, v.clone());
-            }
-            result
+            this.validate_and_store(key, token).await
         });
         let flight = fut.shared();
         if let Some(weak) = flight.downgrade() {
