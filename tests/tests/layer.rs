@@ -390,10 +390,62 @@ async fn a_revoked_token_is_not_cached_again() {
     assert_eq!(s.send(Some(&token)).await.status, 200);
     assert!(matches!(cache.lookup(&key), Lookup::Hit(_)));
     auth.revoke_token(&token).await.unwrap();
-    assert!(matches!(cache.lookup(&key), Lookup::Miss), "revoking removes the entry");
+    assert!(
+        matches!(cache.lookup(&key), Lookup::Miss),
+        "revoking removes the entry"
+    );
     assert_eq!(s.send(Some(&token)).await.status, 401);
     assert!(
         matches!(cache.lookup(&key), Lookup::Miss),
         "the refused token was validated but not cached again"
     );
+}
+
+#[tokio::test]
+async fn a_hung_validator_gives_503_after_the_validation_timeout() {
+    let v = CountingValidator::new(rs256_validator(AUD)).with_delay(Duration::from_secs(30));
+    let s = Stack::new(
+        JwtCacheLayer::builder()
+            .validator(v)
+            .validation_timeout(Duration::from_millis(100))
+            .build(),
+    );
+    let t0 = std::time::Instant::now();
+    let r = s.send(Some(&rs256(&claims("slow")))).await;
+    assert_eq!(r.status, 503);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+}
+
+#[tokio::test]
+async fn the_claims_type_is_part_of_the_cache_namespace() {
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+    struct Lenient {
+        sub: String,
+        #[serde(default)]
+        tenant: String,
+    }
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+    struct Strict {
+        sub: String,
+        tenant: String,
+    }
+    // Same validator, different claims types: different namespaces (redis.rs shows the
+    // consequence on a shared Redis).
+    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new()
+        .validator(rs256_validator(AUD))
+        .build_authenticator();
+    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new()
+        .validator(rs256_validator(AUD))
+        .build_authenticator();
+    assert_ne!(lenient.fingerprint(), strict.fingerprint());
+    // The same schema under an explicit id shares the namespace.
+    let a = jwt_cache::JwtCacheBuilder::<Lenient>::new()
+        .validator(rs256_validator(AUD))
+        .claims_id("claims-v1")
+        .build_authenticator();
+    let b = jwt_cache::JwtCacheBuilder::<Strict>::new()
+        .validator(rs256_validator(AUD))
+        .claims_id("claims-v1")
+        .build_authenticator();
+    assert_eq!(a.fingerprint(), b.fingerprint());
 }

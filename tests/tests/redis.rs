@@ -446,6 +446,108 @@ async fn cluster_hits_and_revocations_across_slots() {
 }
 
 #[tokio::test]
+async fn subject_revocations_never_weaken_and_handles_share_memory() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let a = cache(&server.url()).await;
+    let b = cache(&server.url()).await;
+    let now = jwt_cache_tests::now();
+    let meta = |iat| TokenMeta {
+        sub: Some("erin".into()),
+        iat: Some(iat),
+        ..Default::default()
+    };
+    let h = jwt_cache::TokenHash::of("t");
+    let ttl = Duration::from_secs(60);
+    a.revoke(
+        &jwt_cache::Revocation::Subject {
+            sub: "erin".into(),
+            issued_before: now,
+        },
+        ttl,
+    )
+    .await
+    .unwrap();
+    // A later call with an earlier time does not shrink what is revoked.
+    a.revoke(
+        &jwt_cache::Revocation::Subject {
+            sub: "erin".into(),
+            issued_before: now - 100,
+        },
+        ttl,
+    )
+    .await
+    .unwrap();
+    assert!(
+        b.is_revoked(&h, &meta(now - 50)).await.unwrap(),
+        "seen by another instance"
+    );
+    assert!(!b.is_revoked(&h, &meta(now + 1)).await.unwrap());
+
+    // A handle re-configured from `a` shares its in-memory revocations: with Redis gone it
+    // still enforces them.
+    let a2 = a.clone().timeout(Duration::from_millis(20));
+    a.revoke(&jwt_cache::Revocation::Jti("j-1".into()), ttl)
+        .await
+        .unwrap();
+    server.kill();
+    let m = TokenMeta {
+        jti: Some("j-1".into()),
+        ..Default::default()
+    };
+    assert!(a2.is_revoked(&h, &m).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_cache() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+    struct Lenient {
+        sub: String,
+        #[serde(default)]
+        tenant: String,
+    }
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+    struct Strict {
+        sub: String,
+        tenant: String,
+    }
+    let lenient_cache = RedisCache::<Lenient>::connect(&server.url()).await.unwrap();
+    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new()
+        .validator(rs256_validator(AUD))
+        .cache(lenient_cache.clone().timeout(Duration::from_millis(500)))
+        .build_authenticator();
+    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new()
+        .validator(rs256_validator(AUD))
+        .cache(
+            RedisCache::<Strict>::connect(&server.url())
+                .await
+                .unwrap()
+                .timeout(Duration::from_millis(500)),
+        )
+        .build_authenticator();
+    let token = rs256(&claims("no-tenant"));
+    assert_eq!(lenient.authenticate(&token).await.unwrap().tenant, "");
+    let key = lenient_cache.entry_key(&lenient.cache_key(&token));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lenient_cache
+        .client()
+        .exists::<u32, _>(key.clone())
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The strict service would refuse the token (no `tenant`), and does, cache or not.
+    assert!(strict.authenticate(&token).await.is_err());
+}
+
+#[tokio::test]
 async fn sentinel_hits_and_revocations() {
     let Some(sentinel) = RedisSentinel::start() else {
         return;

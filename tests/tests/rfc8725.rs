@@ -85,6 +85,55 @@ async fn unknown_kid_is_rejected() {
 }
 
 #[tokio::test]
+async fn an_unknown_kid_is_refused_even_with_an_unnamed_key_beside_named_ones() {
+    let v = JwtValidator::new(
+        VerificationKey::rsa_pem(keys::RSA2_PUBLIC, Algorithm::RS256)
+            .unwrap()
+            .kid("k1"),
+    )
+    .with_key(VerificationKey::rsa_pem(keys::RSA_PUBLIC, Algorithm::RS256).unwrap())
+    .issuer(ISS)
+    .audience(AUD);
+    let s = stack(v);
+    let key = EncodingKey::from_rsa_pem(keys::RSA_PRIVATE).unwrap();
+    // Signed by the unnamed key: accepted without a kid, refused under a kid nobody has.
+    assert_eq!(
+        s.send(Some(&sign_with(Algorithm::RS256, &key, None, &claims("a"))))
+            .await
+            .status,
+        200
+    );
+    let r = s
+        .send(Some(&sign_with(
+            Algorithm::RS256,
+            &key,
+            Some("k9"),
+            &claims("a"),
+        )))
+        .await;
+    assert_invalid_token(&r, "unknown kid");
+    assert!(r.challenge.unwrap().contains("unknown key"));
+}
+
+#[tokio::test]
+async fn with_no_named_key_a_kid_is_ignored() {
+    // rs256_pem(...) names no key: issuers that always send a kid still work.
+    let s = stack(rs256_validator(AUD));
+    let key = EncodingKey::from_rsa_pem(keys::RSA_PRIVATE).unwrap();
+    assert_eq!(
+        s.send(Some(&sign_with(
+            Algorithm::RS256,
+            &key,
+            Some("2024-01"),
+            &claims("a")
+        )))
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn kid_selects_among_several_keys() {
     let v = JwtValidator::new(
         VerificationKey::rsa_pem(keys::RSA_PUBLIC, Algorithm::RS256)

@@ -84,6 +84,8 @@ impl<C> From<Authenticator<C>> for JwtCacheMiddleware<C> {
     }
 }
 
+/// Takes the layer's authenticator. The layer's own rejection handler (which builds `http` 1
+/// responses) does not carry over: set one with [`JwtCacheMiddleware::on_rejection`].
 impl<C, H> From<JwtCacheLayer<C, H>> for JwtCacheMiddleware<C> {
     fn from(layer: JwtCacheLayer<C, H>) -> Self {
         JwtCacheMiddleware::from(layer.authenticator().clone())
@@ -189,7 +191,8 @@ where
                 return Box::pin(ready(Ok(res)));
             }
             Ok(None) => {
-                req.extensions_mut().insert(Unauthenticated);
+                req.extensions_mut()
+                    .insert(self.auth.unauthenticated_marker());
                 let fut = self.service.call(req);
                 return Box::pin(async move { fut.await.map(|r| r.map_into_left_body()) });
             }
@@ -241,9 +244,10 @@ impl ResponseError for ClaimsError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self.0 {
-            MissingClaims::Unauthenticated => rejection_response(&Rejection::MissingToken, None),
-            _ => HttpResponse::InternalServerError().body(self.to_string()),
+        match self.0.rejection() {
+            // The same 401 the middleware gives a request without a token.
+            Some((rejection, realm)) => rejection_response(&rejection, realm),
+            None => HttpResponse::InternalServerError().body(self.to_string()),
         }
     }
 }
@@ -255,7 +259,7 @@ impl<T: Clone + 'static> FromRequest for Claims<T> {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let ext = req.extensions();
         ready(
-            claims_from_extensions(ext.get::<Arc<T>>(), ext.get::<Unauthenticated>().is_some())
+            claims_from_extensions(ext.get::<Arc<T>>(), ext.get::<Unauthenticated>())
                 .map(Claims)
                 .map_err(ClaimsError),
         )

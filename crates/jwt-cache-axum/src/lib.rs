@@ -44,9 +44,9 @@ use std::sync::Arc;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
 use http::request::Parts;
-use http::{HeaderValue, StatusCode, header};
-use jwt_cache::{MissingClaims, Unauthenticated, claims_from_extensions};
+use jwt_cache::{DefaultRejection, MissingClaims, Unauthenticated, claims_from_extensions};
 
 /// The validated claims of the request's bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,14 +73,10 @@ impl std::error::Error for ClaimsRejection {}
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        match self.0 {
-            MissingClaims::Unauthenticated => {
-                let mut res = StatusCode::UNAUTHORIZED.into_response();
-                res.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                res
-            }
-            missing => (StatusCode::INTERNAL_SERVER_ERROR, missing.to_string()).into_response(),
+        match self.0.rejection() {
+            // The same 401 the layer gives a request without a token.
+            Some((rejection, realm)) => DefaultRejection::response(&rejection, realm),
+            None => (StatusCode::INTERNAL_SERVER_ERROR, self.0.to_string()).into_response(),
         }
     }
 }
@@ -95,7 +91,7 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         claims_from_extensions(
             parts.extensions.get::<Arc<T>>(),
-            parts.extensions.get::<Unauthenticated>().is_some(),
+            parts.extensions.get::<Unauthenticated>(),
         )
         .map(Claims)
         .map_err(ClaimsRejection)

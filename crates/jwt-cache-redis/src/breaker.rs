@@ -1,11 +1,18 @@
 //! A small circuit breaker: after `threshold` consecutive failures no call is made for
 //! `cooldown`; then one probe is let through (half-open), which closes it on success or opens
-//! it again on failure.
+//! it again on failure. A probe that never reports (its request was dropped mid-call) is
+//! given up after another `cooldown`, and a new one is let through.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use jwt_cache::cache::now_ms;
+/// Milliseconds on a monotonic clock (a wall-clock step must not hold the breaker open).
+/// Starts at 1 so that 0 can mean "not set".
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
 
 /// Circuit breaker state shared by every call of one [`RedisCache`](crate::RedisCache).
 #[derive(Debug)]
@@ -14,7 +21,8 @@ pub struct CircuitBreaker {
     cooldown_ms: u64,
     failures: AtomicU32,
     open_until_ms: AtomicU64,
-    probing: AtomicBool,
+    /// When the current probe was let through (0: none in flight).
+    probe_since_ms: AtomicU64,
     opened: AtomicU64,
 }
 
@@ -26,7 +34,7 @@ impl CircuitBreaker {
             cooldown_ms: cooldown.as_millis() as u64,
             failures: AtomicU32::new(0),
             open_until_ms: AtomicU64::new(0),
-            probing: AtomicBool::new(false),
+            probe_since_ms: AtomicU64::new(0),
             opened: AtomicU64::new(0),
         }
     }
@@ -37,12 +45,17 @@ impl CircuitBreaker {
         if until == 0 {
             return true;
         }
-        if now_ms() < until {
+        let now = now_ms();
+        if now < until {
             return false;
         }
-        // Half-open: exactly one probe at a time.
-        self.probing
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        // Half-open: one probe at a time; a probe silent for a whole cooldown is given up.
+        let since = self.probe_since_ms.load(Ordering::Acquire);
+        if since != 0 && now < since + self.cooldown_ms.max(1) {
+            return false;
+        }
+        self.probe_since_ms
+            .compare_exchange(since, now, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
@@ -53,13 +66,13 @@ impl CircuitBreaker {
             self.open_until_ms.store(0, Ordering::Release);
             tracing::info!("redis circuit breaker closed");
         }
-        self.probing.store(false, Ordering::Release);
+        self.probe_since_ms.store(0, Ordering::Release);
     }
 
     /// A call failed: count it, and open when the threshold is reached or a probe failed.
     pub fn failure(&self) {
         let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
-        let probe_failed = self.probing.load(Ordering::Acquire);
+        let probe_failed = self.probe_since_ms.load(Ordering::Acquire) != 0;
         if failures >= self.threshold || probe_failed {
             let was = self
                 .open_until_ms
@@ -68,7 +81,7 @@ impl CircuitBreaker {
                 self.opened.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(failures, "redis circuit breaker opened");
             }
-            self.probing.store(false, Ordering::Release);
+            self.probe_since_ms.store(0, Ordering::Release);
         }
     }
 
@@ -109,5 +122,19 @@ mod tests {
         assert!(!b.is_open());
         assert!(b.allow() && b.allow());
         assert_eq!(b.times_opened(), 1);
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_given_up() {
+        let b = CircuitBreaker::new(1, Duration::from_millis(40));
+        b.failure();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(b.allow(), "the probe");
+        // Its request is dropped: neither success() nor failure() is called.
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(b.allow(), "another probe after a cooldown of silence");
+        b.success();
+        assert!(!b.is_open());
     }
 }

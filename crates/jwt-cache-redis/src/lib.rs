@@ -52,7 +52,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 pub use fred;
 use fred::clients::{Client, Pipeline};
-use fred::interfaces::{ClientLike, KeysInterface};
+use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::types::config::{Config, ReconnectPolicy};
 use fred::types::{Builder, Expiration, Value};
 use jwt_cache::cache::now_ms;
@@ -128,9 +128,9 @@ struct Inner<R> {
     codec: Codec,
     timeout: Duration,
     write_timeout: Duration,
-    breaker: CircuitBreaker,
-    local: RevocationSet,
-    stats: RedisStats,
+    breaker: Arc<CircuitBreaker>,
+    local: Arc<RevocationSet>,
+    stats: Arc<RedisStats>,
 }
 
 /// A [`ClaimsCache`] in Redis, generic over fred's [`Client`] (default) or `Pool`.
@@ -181,7 +181,7 @@ impl<C: JwtClaims> RedisCache<C, Client> {
 
 impl<C: JwtClaims, R> RedisCache<C, R>
 where
-    R: KeysInterface + ClientLike + Clone + Send + Sync + 'static,
+    R: KeysInterface + LuaInterface + ClientLike + Clone + Send + Sync + 'static,
 {
     /// A cache over a fred client or pool you configured and connected yourself.
     pub fn from_client(client: R) -> Self {
@@ -192,14 +192,16 @@ where
                 codec: Codec::new(None),
                 timeout: Duration::from_millis(5),
                 write_timeout: Duration::from_secs(1),
-                breaker: CircuitBreaker::new(5, Duration::from_secs(1)),
-                local: RevocationSet::new(),
-                stats: RedisStats::default(),
+                breaker: Arc::new(CircuitBreaker::new(5, Duration::from_secs(1))),
+                local: Arc::new(RevocationSet::new()),
+                stats: Arc::new(RedisStats::default()),
             }),
             _claims: PhantomData,
         }
     }
 
+    /// Configuration methods build a new handle; the breaker, counters and the revocations
+    /// held in memory stay shared with every other handle of this cache.
     fn with_inner(self, f: impl FnOnce(&mut Inner<R>)) -> Self {
         let mut inner = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
@@ -209,9 +211,9 @@ where
                 codec: shared.codec.clone(),
                 timeout: shared.timeout,
                 write_timeout: shared.write_timeout,
-                breaker: CircuitBreaker::new(5, Duration::from_secs(1)),
-                local: RevocationSet::new(),
-                stats: RedisStats::default(),
+                breaker: shared.breaker.clone(),
+                local: shared.local.clone(),
+                stats: shared.stats.clone(),
             },
         };
         f(&mut inner);
@@ -243,7 +245,7 @@ where
     /// Open the circuit after `failures` consecutive failures, for `cooldown` (default 5, 1 s).
     #[must_use]
     pub fn circuit_breaker(self, failures: u32, cooldown: Duration) -> Self {
-        self.with_inner(|i| i.breaker = CircuitBreaker::new(failures, cooldown))
+        self.with_inner(|i| i.breaker = Arc::new(CircuitBreaker::new(failures, cooldown)))
     }
 
     /// Sign every value with HMAC-SHA256 under `secret` (at least 32 bytes), bound to its key
@@ -380,6 +382,19 @@ where
     }
 }
 
+/// `KEYS[1]` = subject marker, `ARGV[1]` = issued_before, `ARGV[2]` = TTL in ms.
+const SUBJECT_REVOKE_SCRIPT: &str = r#"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local new = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+if new > cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+elseif redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+"#;
+
 fn same(a: &Option<String>, b: &Option<String>) -> bool {
     a.as_deref() == b.as_deref()
 }
@@ -387,7 +402,7 @@ fn same(a: &Option<String>, b: &Option<String>) -> bool {
 #[async_trait]
 impl<C: JwtClaims, R> ClaimsCache<C> for RedisCache<C, R>
 where
-    R: KeysInterface + ClientLike + Clone + Send + Sync + 'static,
+    R: KeysInterface + LuaInterface + ClientLike + Clone + Send + Sync + 'static,
 {
     async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError> {
         let inner = &self.inner;
@@ -472,20 +487,36 @@ where
             .local
             .insert(revocation, now.saturating_add(ttl.as_millis() as u64), now);
         let keys = &self.inner.keys;
-        let (key, value) = match revocation {
-            Revocation::Token(h) => (keys.token_revoked(h), "1".to_owned()),
-            Revocation::Jti(j) => (keys.jti_revoked(j), "1".to_owned()),
-            Revocation::Subject { sub, issued_before } => {
-                (keys.subject_revoked(sub), issued_before.to_string())
-            }
-        };
         let ms = ttl.as_millis().max(1) as i64;
         let client = self.inner.client.clone();
-        self.call(self.inner.write_timeout, async move {
-            client
-                .set::<(), _, _>(key, value, Some(Expiration::PX(ms)), None, false)
+        let marker = match revocation {
+            Revocation::Token(h) => Some(keys.token_revoked(h)),
+            Revocation::Jti(j) => Some(keys.jti_revoked(j)),
+            Revocation::Subject { .. } => None,
+        };
+        if let Some(key) = marker {
+            return self
+                .call(self.inner.write_timeout, async move {
+                    client
+                        .set::<(), _, _>(key, "1", Some(Expiration::PX(ms)), None, false)
+                        .await
+                })
+                .await;
+        }
+        match revocation {
+            Revocation::Token(_) | Revocation::Jti(_) => Ok(()),
+            Revocation::Subject { sub, issued_before } => {
+                // Keep the latest `issued_before` and the longest TTL: a later call with an
+                // earlier time (or two instances racing) never weakens a revocation.
+                let key = keys.subject_revoked(sub);
+                let args = vec![issued_before.to_string(), ms.to_string()];
+                self.call(self.inner.write_timeout, async move {
+                    client
+                        .eval::<(), _, _, _>(SUBJECT_REVOKE_SCRIPT, vec![key], args)
+                        .await
+                })
                 .await
-        })
-        .await
+            }
+        }
     }
 }

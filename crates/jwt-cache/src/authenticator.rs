@@ -82,7 +82,9 @@ pub(crate) struct Settings {
     pub(crate) max_token_len: usize,
     pub(crate) cache_without_exp: bool,
     pub(crate) optional: bool,
-    pub(crate) realm: Option<String>,
+    pub(crate) realm: Option<Arc<str>>,
+    pub(crate) claims_id: Option<String>,
+    pub(crate) validation_timeout: Duration,
     pub(crate) max_token_lifetime: Duration,
     pub(crate) revocation_unavailable: RevocationUnavailable,
 }
@@ -108,6 +110,8 @@ impl Default for Settings {
             cache_without_exp: false,
             optional: false,
             realm: None,
+            claims_id: None,
+            validation_timeout: Duration::from_secs(5),
             max_token_lifetime: Duration::from_secs(24 * 3600),
             revocation_unavailable: RevocationUnavailable::FailOpen,
         }
@@ -187,7 +191,14 @@ impl<C: JwtClaims> Authenticator<C> {
         cache: Arc<dyn ClaimsCache<C>>,
         settings: Settings,
     ) -> Self {
-        let fingerprint = validator.fingerprint();
+        // The namespace covers the validator's identity and the claims type: decoding `C` is
+        // part of validation, so two services whose claims types accept different tokens must
+        // not share entries.
+        let claims_id = settings
+            .claims_id
+            .clone()
+            .unwrap_or_else(|| std::any::type_name::<C>().to_owned());
+        let fingerprint = Fingerprint::of(&[&validator.fingerprint().0, claims_id.as_bytes()]);
         Authenticator {
             inner: Arc::new(Inner {
                 validator,
@@ -220,7 +231,15 @@ impl<C: JwtClaims> Authenticator<C> {
         self.inner.settings.realm.as_deref()
     }
 
-    /// The validator's fingerprint, which namespaces cache keys.
+    /// The marker an optional-auth adapter puts in a request that carried no token.
+    pub fn unauthenticated_marker(&self) -> crate::Unauthenticated {
+        crate::Unauthenticated {
+            realm: self.inner.settings.realm.clone(),
+        }
+    }
+
+    /// The namespace of this authenticator's cache keys: a digest of the validator's
+    /// fingerprint and the claims type (see [`JwtCacheBuilder::claims_id`]).
     pub fn fingerprint(&self) -> Fingerprint {
         self.inner.fingerprint
     }
@@ -363,8 +382,10 @@ impl<C: JwtClaims> Inner<C> {
             Ok(Lookup::Hit(v)) => match self.recheck(&v) {
                 Ok(()) => return Ok(v.claims.clone()),
                 Err(None) => {
-                    // Signed by a key no longer in the key set: forget it, validate afresh.
-                    let _ = self.cache.remove(&key).await;
+                    // Signed by a key no longer in the key set: forget it (without waiting),
+                    // validate afresh.
+                    let cache = self.cache.clone();
+                    self.fire_and_forget(Box::pin(async move { cache.remove(&key).await }));
                 }
                 Err(Some(e)) => return Err(Rejection::InvalidToken(e)),
             },
@@ -388,8 +409,7 @@ impl<C: JwtClaims> Inner<C> {
     ) -> ValidationResult<C> {
         self.stats.validations.fetch_add(1, Ordering::Relaxed);
         let validated = Arc::new(
-            self.validator
-                .validate(&token)
+            self.validate_bounded(&token)
                 .await
                 .map_err(Rejection::InvalidToken)?,
         );
@@ -411,6 +431,26 @@ impl<C: JwtClaims> Inner<C> {
         }
         self.store(key, validated.clone());
         Ok(validated.claims.clone())
+    }
+
+    /// The validator's answer, or `Unavailable` after `validation_timeout`. A validator that
+    /// answers on its first poll (a local `JwtValidator`) never touches the timer.
+    async fn validate_bounded(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
+        let mut fut = self.validator.validate(token);
+        let first = {
+            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+            fut.as_mut().poll(&mut cx)
+        };
+        if let Poll::Ready(r) = first {
+            return r;
+        }
+        match tokio::time::timeout(self.settings.validation_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ValidationError::Unavailable(format!(
+                "validator did not answer within {:?}",
+                self.settings.validation_timeout
+            ))),
+        }
     }
 
     /// Re-check a hit against the clock and the key set (rule 6). `Err(None)`: the key is gone.
@@ -459,13 +499,16 @@ impl<C: JwtClaims> Inner<C> {
         flight
     }
 
-    /// Write a validation to the cache without delaying the response: the write is polled once
-    /// here (an in-process cache finishes at once) and, if it must wait, spawned.
+    /// Write a validation to the cache without delaying the response.
     fn store(&self, key: CacheKey, v: Arc<ValidatedToken<C>>) {
         let Some(ttl) = self.ttl_for(&v) else { return };
         let cache = self.cache.clone();
-        let mut fut: BoxFuture<'static, Result<(), CacheError>> =
-            Box::pin(async move { cache.put(&key, v, ttl).await });
+        self.fire_and_forget(Box::pin(async move { cache.put(&key, v, ttl).await }));
+    }
+
+    /// Run a cache write without delaying the response: polled once here (an in-process cache
+    /// finishes at once) and, if it must wait, spawned on the tokio runtime.
+    fn fire_and_forget(&self, mut fut: BoxFuture<'static, Result<(), CacheError>>) {
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready(Ok(())) => {}
@@ -586,7 +629,7 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
 
     /// The `realm` of the `WWW-Authenticate` challenge.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.settings.realm = Some(realm.into());
+        self.settings.realm = Some(Arc::from(realm.into()));
         self
     }
 
@@ -594,6 +637,22 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     /// jti and subject revocations, and token revocations of tokens without `exp`, are kept.
     pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.settings.max_token_lifetime = lifetime;
+        self
+    }
+
+    /// Namespace cache entries by this name instead of the claims type's Rust path
+    /// (`std::any::type_name`). Entries are shared only between authenticators with the same
+    /// validator identity and the same claims id: set the same id in services whose claims
+    /// types are the same schema under different paths, and a new id when the schema changes.
+    pub fn claims_id(mut self, id: impl Into<String>) -> Self {
+        self.settings.claims_id = Some(id.into());
+        self
+    }
+
+    /// How long a validation may take before the request gets a 503 (default 5 s). Applies to
+    /// validators that wait (a remote auth service); requires the tokio time driver then.
+    pub fn validation_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.validation_timeout = timeout;
         self
     }
 

@@ -26,9 +26,13 @@ pub use token::{
 pub use validator::{Fingerprint, JwtValidator, TokenValidator, ValidatedToken, VerificationKey};
 
 /// Put in the request extensions by an optional-auth layer when the request carried no bearer
-/// token: extractors answer 401 (not 500) when a handler then asks for claims.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Unauthenticated;
+/// token: extractors answer 401 (not 500) when a handler then asks for claims, with the
+/// layer's realm in the challenge.
+#[derive(Debug, Clone, Default)]
+pub struct Unauthenticated {
+    /// The configured `realm`, if any.
+    pub realm: Option<std::sync::Arc<str>>,
+}
 
 /// Re-exported so `Algorithm` and key types match the version we build on.
 pub use jsonwebtoken;

@@ -96,7 +96,8 @@ where
             },
             Ok(None) => {
                 let mut req = req;
-                req.extensions_mut().insert(crate::Unauthenticated);
+                req.extensions_mut()
+                    .insert(self.auth.unauthenticated_marker());
                 let mut inner = inner;
                 ResponseFuture::calling(inner.call(req))
             }

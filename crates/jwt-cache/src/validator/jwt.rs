@@ -398,18 +398,16 @@ impl JwtValidator {
                 let named: Vec<usize> = (0..self.keys.len())
                     .filter(|&i| self.keys[i].kid.as_deref() == Some(kid))
                     .collect();
-                if named.is_empty() {
-                    // A token may carry a kid the operator did not bother to configure:
-                    // then only keys configured without a kid are tried.
-                    let anonymous: Vec<usize> = (0..self.keys.len())
-                        .filter(|&i| self.keys[i].kid.is_none())
-                        .collect();
-                    if anonymous.is_empty() {
-                        return Err(ValidationError::UnknownKey);
-                    }
-                    anonymous
-                } else {
+                let any_named = self.keys.iter().any(|k| k.kid.is_some());
+                if !named.is_empty() {
                     named
+                } else if any_named {
+                    // The operator names keys: a kid that names none is refused (RFC 8725).
+                    return Err(ValidationError::UnknownKey);
+                } else {
+                    // No key is named, so a kid cannot name one: the token's kid is ignored
+                    // and the (unnamed) keys are tried, as if it had none.
+                    (0..self.keys.len()).collect()
                 }
             }
             None => (0..self.keys.len()).collect(),
