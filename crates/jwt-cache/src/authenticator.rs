@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, WeakShared};
+use tracing::Instrument;
 
 use crate::cache::{CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, now_ms};
 use crate::claims::{JwtClaims, RegisteredClaims};
@@ -488,10 +489,22 @@ impl<C: JwtClaims> Inner<C> {
             id,
         };
         let this = self.clone();
-        let fut: BoxFuture<'static, ValidationResult<C>> = Box::pin(async move {
-            let _guard = guard;
-            this.validate_and_store(key, token).await
-        });
+        let span = tracing::debug_span!("jwt_cache.validate", outcome = tracing::field::Empty);
+        let fut: BoxFuture<'static, ValidationResult<C>> = Box::pin(
+            async move {
+                let _guard = guard;
+                let result = this.validate_and_store(key, token).await;
+                let outcome = match &result {
+                    Ok(_) => "valid",
+                    Err(Rejection::Revoked) => "revoked",
+                    Err(r) if r.status() == 503 => "unavailable",
+                    Err(_) => "invalid",
+                };
+                tracing::Span::current().record("outcome", outcome);
+                result
+            }
+            .instrument(span),
+        );
         let flight = fut.shared();
         if let Some(weak) = flight.downgrade() {
             map.insert(key, (id, weak));
