@@ -3,6 +3,31 @@
 
 pub mod redis;
 
+/// Two claims types with one schema difference: `Lenient` accepts a token without `tenant`,
+/// `Strict` refuses it.
+pub mod schemas {
+    use serde::{Deserialize, Serialize};
+
+    /// `tenant` defaults to "".
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Lenient {
+        /// Subject.
+        pub sub: String,
+        /// Tenant.
+        #[serde(default)]
+        pub tenant: String,
+    }
+
+    /// `tenant` required.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Strict {
+        /// Subject.
+        pub sub: String,
+        /// Tenant.
+        pub tenant: String,
+    }
+}
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -418,17 +418,7 @@ async fn a_hung_validator_gives_503_after_the_validation_timeout() {
 
 #[tokio::test]
 async fn the_claims_type_is_part_of_the_cache_namespace() {
-    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-    struct Lenient {
-        sub: String,
-        #[serde(default)]
-        tenant: String,
-    }
-    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-    struct Strict {
-        sub: String,
-        tenant: String,
-    }
+    use jwt_cache_tests::schemas::{Lenient, Strict};
     // Same validator, different claims types: different namespaces (redis.rs shows the
     // consequence on a shared Redis).
     let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new()

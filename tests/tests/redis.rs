@@ -504,17 +504,7 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
     let Some(server) = RedisServer::start() else {
         return;
     };
-    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-    struct Lenient {
-        sub: String,
-        #[serde(default)]
-        tenant: String,
-    }
-    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-    struct Strict {
-        sub: String,
-        tenant: String,
-    }
+    use jwt_cache_tests::schemas::{Lenient, Strict};
     let lenient_cache = RedisCache::<Lenient>::connect(&server.url()).await.unwrap();
     let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new()
         .validator(rs256_validator(AUD))

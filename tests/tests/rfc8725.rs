@@ -16,6 +16,17 @@ fn stack(v: JwtValidator) -> Stack {
     Stack::new(JwtCacheLayer::builder().validator(v).build())
 }
 
+/// Send a token signed with `alg`/`key` (and `kid`) for `sub`.
+async fn send_signed(
+    s: &Stack,
+    alg: Algorithm,
+    key: &EncodingKey,
+    kid: Option<&str>,
+    sub: &str,
+) -> Reply {
+    s.send(Some(&sign_with(alg, key, kid, &claims(sub)))).await
+}
+
 fn assert_invalid_token(r: &Reply, why: &str) {
     assert_eq!(r.status, 401, "{why}: {r:?}");
     assert_eq!(
@@ -98,7 +109,7 @@ async fn an_unknown_kid_is_refused_even_with_an_unnamed_key_beside_named_ones() 
     let key = EncodingKey::from_rsa_pem(keys::RSA_PRIVATE).unwrap();
     // Signed by the unnamed key: accepted without a kid, refused under a kid nobody has.
     assert_eq!(
-        s.send(Some(&sign_with(Algorithm::RS256, &key, None, &claims("a"))))
+        send_signed(&s, Algorithm::RS256, &key, None, "a")
             .await
             .status,
         200
@@ -121,14 +132,9 @@ async fn with_no_named_key_a_kid_is_ignored() {
     let s = stack(rs256_validator(AUD));
     let key = EncodingKey::from_rsa_pem(keys::RSA_PRIVATE).unwrap();
     assert_eq!(
-        s.send(Some(&sign_with(
-            Algorithm::RS256,
-            &key,
-            Some("2024-01"),
-            &claims("a")
-        )))
-        .await
-        .status,
+        send_signed(&s, Algorithm::RS256, &key, Some("2024-01"), "a")
+            .await
+            .status,
         200
     );
 }
@@ -151,25 +157,15 @@ async fn kid_selects_among_several_keys() {
     let k1 = EncodingKey::from_rsa_pem(keys::RSA_PRIVATE).unwrap();
     let k2 = EncodingKey::from_rsa_pem(keys::RSA2_PRIVATE).unwrap();
     assert_eq!(
-        s.send(Some(&sign_with(
-            Algorithm::RS256,
-            &k1,
-            Some("one"),
-            &claims("a")
-        )))
-        .await
-        .status,
+        send_signed(&s, Algorithm::RS256, &k1, Some("one"), "a")
+            .await
+            .status,
         200
     );
     assert_eq!(
-        s.send(Some(&sign_with(
-            Algorithm::RS256,
-            &k2,
-            Some("two"),
-            &claims("b")
-        )))
-        .await
-        .status,
+        send_signed(&s, Algorithm::RS256, &k2, Some("two"), "b")
+            .await
+            .status,
         200
     );
     // Key two's token labelled as key one: bad signature.
@@ -367,7 +363,7 @@ async fn es256_eddsa_and_hs256_validate() {
             .audience(AUD),
     );
     assert_eq!(
-        s.send(Some(&sign_with(Algorithm::ES256, &ec, None, &claims("e"))))
+        send_signed(&s, Algorithm::ES256, &ec, None, "e")
             .await
             .status,
         200
@@ -383,7 +379,7 @@ async fn es256_eddsa_and_hs256_validate() {
             .audience(AUD),
     );
     assert_eq!(
-        s.send(Some(&sign_with(Algorithm::EdDSA, &ed, None, &claims("d"))))
+        send_signed(&s, Algorithm::EdDSA, &ed, None, "d")
             .await
             .status,
         200
@@ -397,15 +393,14 @@ async fn es256_eddsa_and_hs256_validate() {
     );
     let hk = EncodingKey::from_secret(&secret).unwrap();
     assert_eq!(
-        s.send(Some(&sign_with(Algorithm::HS384, &hk, None, &claims("h"))))
+        send_signed(&s, Algorithm::HS384, &hk, None, "h")
             .await
             .status,
         200
     );
     // Same secret, another HMAC algorithm: not allowed for the key.
     assert_invalid_token(
-        &s.send(Some(&sign_with(Algorithm::HS256, &hk, None, &claims("h"))))
-            .await,
+        &send_signed(&s, Algorithm::HS256, &hk, None, "h").await,
         "HS256 at HS384",
     );
 }
