@@ -114,14 +114,7 @@ async fn an_unknown_kid_is_refused_even_with_an_unnamed_key_beside_named_ones() 
             .status,
         200
     );
-    let r = s
-        .send(Some(&sign_with(
-            Algorithm::RS256,
-            &key,
-            Some("k9"),
-            &claims("a"),
-        )))
-        .await;
+    let r = send_signed(&s, Algorithm::RS256, &key, Some("k9"), "a").await;
     assert_invalid_token(&r, "unknown kid");
     assert!(r.challenge.unwrap().contains("unknown key"));
 }
@@ -169,14 +162,7 @@ async fn kid_selects_among_several_keys() {
         200
     );
     // Key two's token labelled as key one: bad signature.
-    let r = s
-        .send(Some(&sign_with(
-            Algorithm::RS256,
-            &k2,
-            Some("one"),
-            &claims("c"),
-        )))
-        .await;
+    let r = send_signed(&s, Algorithm::RS256, &k2, Some("one"), "c").await;
     assert_invalid_token(&r, "kid mismatch");
     assert!(r.challenge.unwrap().contains("bad signature"));
 }
