@@ -427,3 +427,61 @@ fn construction_fails_loudly_on_bad_configuration() {
     ));
     assert!(jwt_cache::jsonwebtoken::crypto::CryptoProvider::try_get_default().is_some());
 }
+
+/// A small deterministic generator (xorshift), so the run is reproducible without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn byte_from(&mut self, alphabet: &[u8]) -> u8 {
+        alphabet[(self.next() % alphabet.len() as u64) as usize]
+    }
+}
+
+#[tokio::test]
+async fn random_headers_never_panic_and_never_pass() {
+    let s = stack(rs256_validator(AUD));
+    let good = rs256(&claims("a"));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let alphabets: [&[u8]; 3] = [
+        b"ABCXYZabcxyz0189-_.",
+        b"ABCabc019-_.+/=~ \t,\"",
+        &(1u8..=255).collect::<Vec<u8>>(),
+    ];
+    for i in 0..3000 {
+        let alphabet = alphabets[i % 3];
+        let len = (rng.next() % 200) as usize;
+        let mut value: Vec<u8> = match i % 4 {
+            0 => b"Bearer ".to_vec(),
+            1 => b"bearer  ".to_vec(),
+            2 => Vec::new(),
+            _ => {
+                // A valid token with a few bytes flipped.
+                let mut t = format!("Bearer {good}").into_bytes();
+                for _ in 0..3 {
+                    let at = 7 + (rng.next() as usize % (t.len() - 7));
+                    t[at] = rng.byte_from(alphabet);
+                }
+                t
+            }
+        };
+        if i % 4 != 3 {
+            value.extend((0..len).map(|_| rng.byte_from(alphabet)));
+        }
+        // Header values cannot hold every byte (hyper rejects those before us).
+        let Ok(header) = http::HeaderValue::from_bytes(&value) else {
+            continue;
+        };
+        let r = s.send_headers(&[header.as_bytes()]).await;
+        if r.status == 200 {
+            // Only possible if the flips left the token byte-identical to the valid one.
+            assert_eq!(value, format!("Bearer {good}").into_bytes(), "case {i}");
+        } else {
+            assert_eq!(r.status, 401, "case {i}: {value:?}");
+        }
+    }
+}

@@ -283,4 +283,35 @@ mod tests {
         let plain = Codec::new(None).encode(&name, &sample()).unwrap();
         assert!(signed.decode::<StandardClaims>(&name, &plain).is_err());
     }
+
+    #[test]
+    fn random_values_never_panic() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let name = "jwt:{k}:f";
+        let valid = Codec::new(None).encode(name, &sample()).unwrap();
+        for codec in [Codec::new(None), Codec::new(Some(&[7u8; 32]))] {
+            for i in 0..5000 {
+                let mut v: Vec<u8> = if i % 2 == 0 {
+                    (0..(next() % 80)).map(|_| next() as u8).collect()
+                } else {
+                    // A valid value with bytes changed or cut.
+                    let mut v = valid.clone();
+                    let at = (next() as usize) % v.len();
+                    v[at] = next() as u8;
+                    v.truncate((next() as usize) % (v.len() + 1));
+                    v
+                };
+                if i % 3 == 0 && !v.is_empty() {
+                    v[0] = b'1' + (i % 2) as u8;
+                }
+                let _ = codec.decode::<StandardClaims>(name, &v);
+            }
+        }
+    }
 }
