@@ -538,6 +538,48 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
 }
 
 #[tokio::test]
+async fn one_round_trip_per_request_hit_or_miss() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let v = CountingValidator::new(rs256_validator(AUD));
+    let c = cache(&server.url()).await;
+    let layer = JwtCacheLayer::builder()
+        .validator(v.clone())
+        .cache(c.clone())
+        .build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    // A miss: the lookup (entry and revocation markers in one pipeline), then the write.
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    wait_for_entry(&c, &layer, &token).await;
+    let after_miss = c.stats().calls();
+    assert_eq!(after_miss, 2, "lookup + fire-and-forget write");
+    // A hit: one call.
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    assert_eq!(c.stats().calls(), after_miss + 1);
+    // A token revoked by jti on another instance, never seen here: one call, refused, not cached.
+    let other = cache(&server.url()).await;
+    let t2 = rs256(&claims("bob"));
+    let jti = jwt_cache::unverified_meta(&t2).unwrap().jti.unwrap();
+    other
+        .revoke(&jwt_cache::Revocation::Jti(jti), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let before = c.stats().calls();
+    let r = s.send(Some(&t2)).await;
+    assert_eq!(r.status, 401);
+    assert!(r.challenge.unwrap().contains("token revoked"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(c.stats().calls(), before + 1);
+    assert_eq!(
+        v.calls(),
+        2,
+        "the revoked token was still validated before being refused"
+    );
+}
+
+#[tokio::test]
 async fn sentinel_hits_and_revocations() {
     let Some(sentinel) = RedisSentinel::start() else {
         return;

@@ -57,8 +57,8 @@ use fred::types::config::{Config, ReconnectPolicy};
 use fred::types::{Builder, Expiration, Value};
 use jwt_cache::cache::now_ms;
 use jwt_cache::{
-    CacheError, CacheKey, ClaimsCache, JwtClaims, Lookup, Revocation, RevocationSet, TokenHash,
-    TokenMeta, ValidatedToken,
+    CacheError, CacheKey, ClaimsCache, JwtClaims, Lookup, Revocation, RevocationCheck,
+    RevocationSet, TokenHash, TokenMeta, ValidatedToken,
 };
 
 pub use self::breaker::CircuitBreaker;
@@ -90,6 +90,8 @@ pub fn client_from_config(mut config: Config) -> Result<Client, fred::error::Err
 /// Counters of one [`RedisCache`].
 #[derive(Debug, Default)]
 pub struct RedisStats {
+    /// Calls made to Redis (a pipeline counts once).
+    pub calls: AtomicU64,
     /// Calls that failed or timed out.
     pub errors: AtomicU64,
     /// Of those, timeouts.
@@ -103,6 +105,10 @@ pub struct RedisStats {
 impl RedisStats {
     fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+    /// See the field.
+    pub fn calls(&self) -> u64 {
+        Self::get(&self.calls)
     }
     /// See the field.
     pub fn errors(&self) -> u64 {
@@ -293,6 +299,7 @@ where
             inner.stats.short_circuited.fetch_add(1, Ordering::Relaxed);
             return Err(CacheError::CircuitOpen);
         }
+        inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         match tokio::time::timeout(timeout, f).await {
             Ok(Ok(v)) => {
                 inner.breaker.success();
@@ -415,21 +422,33 @@ where
         keys.extend(self.marker_keys(&key.token, &peek));
         let mut values = self.get_many(keys, inner.timeout).await?;
         let markers = values.split_off(1);
+        // What the markers say about the token's own ids: the answer to the revocation check
+        // of a miss, so that a miss too costs one round trip.
+        let miss = || {
+            let revoked = inner.local.is_revoked(&key.token, &peek, now_ms())
+                || Self::markers_revoke(&peek, &markers);
+            Lookup::MissChecked(RevocationCheck {
+                jti: peek.jti.clone(),
+                sub: peek.sub.clone(),
+                iat: peek.iat,
+                revoked,
+            })
+        };
         let Some(raw) = values.pop().flatten() else {
-            return Ok(Lookup::Miss);
+            return Ok(miss());
         };
         let v: ValidatedToken<C> = match inner.codec.decode(&entry_key, &raw) {
             Ok(v) => v,
             Err(why) => {
                 inner.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(key = %entry_key, why, "undecodable value in redis: treated as a miss");
-                return Ok(Lookup::Miss);
+                return Ok(miss());
             }
         };
         if !same(&v.meta.jti, &peek.jti) || !same(&v.meta.sub, &peek.sub) {
             inner.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(key = %entry_key, "redis entry does not match its token: treated as a miss");
-            return Ok(Lookup::Miss);
+            return Ok(miss());
         }
         if inner.local.is_revoked(&key.token, &v.meta, now_ms())
             || Self::markers_revoke(&v.meta, &markers)

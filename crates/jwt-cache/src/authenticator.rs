@@ -12,7 +12,9 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, WeakShared};
 use tracing::Instrument;
 
-use crate::cache::{CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, now_ms};
+use crate::cache::{
+    CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, RevocationCheck, now_ms,
+};
 use crate::claims::{JwtClaims, RegisteredClaims};
 use crate::error::{CacheError, ConfigError, Rejection, ValidationError};
 use crate::token::{DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact};
@@ -298,7 +300,7 @@ impl<C: JwtClaims> Authenticator<C> {
                     Err(None) => looked_up = false,
                 },
                 Lookup::Revoked => return AuthFuture::ready(Err(Rejection::Revoked)),
-                Lookup::Miss => {}
+                Lookup::Miss | Lookup::MissChecked(_) => {}
             }
         }
         let token: Arc<str> = Arc::from(token);
@@ -379,6 +381,7 @@ impl<C: JwtClaims> Inner<C> {
         } else {
             self.cache.get(&key, &token).await
         };
+        let mut checked = None;
         match lookup {
             Ok(Lookup::Hit(v)) => match self.recheck(&v) {
                 Ok(()) => return Ok(v.claims.clone()),
@@ -392,13 +395,14 @@ impl<C: JwtClaims> Inner<C> {
             },
             Ok(Lookup::Revoked) => return Err(Rejection::Revoked),
             Ok(Lookup::Miss) => {}
+            Ok(Lookup::MissChecked(check)) => checked = Some(check),
             Err(e) => {
                 self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
             }
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        self.validate_once(key, token).await
+        self.validate_once(key, token, checked).await
     }
 
     /// A miss: validate, check revocation, and cache the validation if the token stands.
@@ -407,6 +411,7 @@ impl<C: JwtClaims> Inner<C> {
         self: Arc<Self>,
         key: CacheKey,
         token: Arc<str>,
+        checked: Option<RevocationCheck>,
     ) -> ValidationResult<C> {
         self.stats.validations.fetch_add(1, Ordering::Relaxed);
         let validated = Arc::new(
@@ -414,7 +419,12 @@ impl<C: JwtClaims> Inner<C> {
                 .await
                 .map_err(Rejection::InvalidToken)?,
         );
-        match self.cache.is_revoked(&key.token, &validated.meta).await {
+        // The lookup may already have answered for this token's ids (one round trip on Redis).
+        let revoked = match checked.filter(|c| c.applies_to(&validated.meta)) {
+            Some(c) => Ok(c.revoked),
+            None => self.cache.is_revoked(&key.token, &validated.meta).await,
+        };
+        match revoked {
             Ok(false) => {}
             Ok(true) => return Err(Rejection::Revoked),
             Err(e) => {
@@ -475,7 +485,12 @@ impl<C: JwtClaims> Inner<C> {
 
     /// Single-flight: concurrent misses for one key share one validation. The map holds weak
     /// handles; when every waiter is gone the validation is dropped and its entry removed.
-    fn validate_once(self: &Arc<Self>, key: CacheKey, token: Arc<str>) -> Flight<C> {
+    fn validate_once(
+        self: &Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+        checked: Option<RevocationCheck>,
+    ) -> Flight<C> {
         let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, weak)) = map.get(&key)
             && let Some(flight) = weak.upgrade()
@@ -493,7 +508,7 @@ impl<C: JwtClaims> Inner<C> {
         let fut: BoxFuture<'static, ValidationResult<C>> = Box::pin(
             async move {
                 let _guard = guard;
-                let result = this.validate_and_store(key, token).await;
+                let result = this.validate_and_store(key, token, checked).await;
                 let outcome = match &result {
                     Ok(_) => "valid",
                     Err(Rejection::Revoked) => "revoked",

@@ -15,7 +15,9 @@ pub mod validator;
 pub use authenticator::{
     AuthFuture, AuthStats, Authenticator, JwtCacheBuilder, RevocationUnavailable,
 };
-pub use cache::{CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, RevocationSet};
+pub use cache::{
+    CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, RevocationCheck, RevocationSet,
+};
 pub use claims::{Audience, JwtClaims, StandardClaims, TokenMeta};
 pub use error::{CacheError, ConfigError, Rejection, ValidationError};
 pub use extract::{MissingClaims, claims_from_extensions};

@@ -32,8 +32,33 @@ pub enum Lookup<C> {
     Hit(Arc<ValidatedToken<C>>),
     /// Nothing usable cached.
     Miss,
+    /// Nothing usable cached, and the revocation markers for the token's own ids came back
+    /// with the lookup (a shared cache fetches them in the same round trip): the authenticator
+    /// uses this answer instead of asking [`ClaimsCache::is_revoked`] again, if the validated
+    /// token has exactly these ids.
+    MissChecked(RevocationCheck),
     /// A cached validation exists but a revocation covers it.
     Revoked,
+}
+
+/// Whether revocations cover a token with these ids, as found during a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationCheck {
+    /// The `jti` checked.
+    pub jti: Option<String>,
+    /// The `sub` checked.
+    pub sub: Option<String>,
+    /// The `iat` checked (subject revocations).
+    pub iat: Option<u64>,
+    /// Whether a revocation covers it.
+    pub revoked: bool,
+}
+
+impl RevocationCheck {
+    /// Whether this answer is about a token with `meta`'s ids.
+    pub fn applies_to(&self, meta: &TokenMeta) -> bool {
+        self.jti == meta.jti && self.sub == meta.sub && self.iat == meta.iat
+    }
 }
 
 /// A store of validated claims and of revocations.
