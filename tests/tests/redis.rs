@@ -483,6 +483,48 @@ async fn subject_revocations_never_weaken_and_handles_share_memory() {
         b.is_revoked(&h, &meta(now - 50)).await.unwrap(),
         "seen by another instance"
     );
+    // A later time with a shorter TTL raises the time and keeps the longer TTL.
+    a.revoke(
+        &jwt_cache::Revocation::Subject {
+            sub: "erin".into(),
+            issued_before: now + 1,
+        },
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    let marker = server.command("KEYS jwt:s:*");
+    let name = marker
+        .lines()
+        .find(|l| l.starts_with("jwt:s:"))
+        .unwrap()
+        .to_owned();
+    let pttl: i64 = server
+        .command(&format!("PTTL {name}"))
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pttl > 30_000, "the TTL did not shrink: {pttl}");
+    assert!(
+        b.is_revoked(&h, &meta(now)).await.unwrap(),
+        "the time was raised"
+    );
+    // issued_before = 0 still writes a marker (it covers tokens without iat).
+    a.revoke(
+        &jwt_cache::Revocation::Subject {
+            sub: "zero".into(),
+            issued_before: 0,
+        },
+        ttl,
+    )
+    .await
+    .unwrap();
+    let no_iat = TokenMeta {
+        sub: Some("zero".into()),
+        ..Default::default()
+    };
+    assert!(b.is_revoked(&h, &no_iat).await.unwrap());
     assert!(!b.is_revoked(&h, &meta(now + 1)).await.unwrap());
 
     // A handle re-configured from `a` shares its in-memory revocations: with Redis gone it
@@ -576,6 +618,46 @@ async fn one_round_trip_per_request_hit_or_miss() {
         v.calls(),
         2,
         "the revoked token was still validated before being refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_made_while_a_slow_validation_runs_is_not_lost() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // A remote-like validator: each validation takes 400 ms.
+    let v = CountingValidator::new(rs256_validator(AUD)).with_delay(Duration::from_millis(400));
+    let c = cache(&server.url()).await;
+    let layer = JwtCacheLayer::builder()
+        .validator(v.clone())
+        .cache(c.clone())
+        .build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    // A: a miss, not revoked yet; its validation starts.
+    let first = {
+        let (s, t) = (s.clone(), token.clone());
+        tokio::spawn(async move { s.send(Some(&t)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The token is revoked while A's validation runs.
+    layer.authenticator().revoke_token(&token).await.unwrap();
+    // B: its lookup sees the revocation; it joins A's validation and must still be refused.
+    let second = s.send(Some(&token)).await;
+    assert_eq!(second.status, 401, "the request that saw the revocation");
+    assert_eq!(
+        first.await.unwrap().status,
+        401,
+        "the leader asks again after waiting"
+    );
+    assert_eq!(v.calls(), 1, "one validation for both");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let entry = c.entry_key(&layer.authenticator().cache_key(&token));
+    assert_eq!(
+        c.client().exists::<u32, _>(entry).await.unwrap(),
+        0,
+        "not cached"
     );
 }
 

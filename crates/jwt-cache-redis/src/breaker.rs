@@ -51,12 +51,21 @@ impl CircuitBreaker {
         }
         // Half-open: one probe at a time; a probe silent for a whole cooldown is given up.
         let since = self.probe_since_ms.load(Ordering::Acquire);
-        if since != 0 && now < since + self.cooldown_ms.max(1) {
+        if since != 0 && now < since.saturating_add(self.cooldown_ms.max(1)) {
             return false;
         }
-        self.probe_since_ms
+        if self
+            .probe_since_ms
             .compare_exchange(since, now, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_err()
+        {
+            return false;
+        }
+        if self.open_until_ms.load(Ordering::Acquire) == 0 {
+            // Closed meanwhile by another call's success: not a probe after all.
+            self.probe_since_ms.store(0, Ordering::Release);
+        }
+        true
     }
 
     /// A call succeeded: close.
@@ -72,11 +81,12 @@ impl CircuitBreaker {
     /// A call failed: count it, and open when the threshold is reached or a probe failed.
     pub fn failure(&self) {
         let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
-        let probe_failed = self.probe_since_ms.load(Ordering::Acquire) != 0;
+        let probe_failed = self.probe_since_ms.load(Ordering::Acquire) != 0
+            && self.open_until_ms.load(Ordering::Acquire) != 0;
         if failures >= self.threshold || probe_failed {
             let was = self
                 .open_until_ms
-                .swap(now_ms() + self.cooldown_ms, Ordering::AcqRel);
+                .swap(now_ms().saturating_add(self.cooldown_ms), Ordering::AcqRel);
             if was == 0 {
                 self.opened.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(failures, "redis circuit breaker opened");

@@ -206,8 +206,9 @@ where
         }
     }
 
-    /// Configuration methods build a new handle; the breaker, counters and the revocations
-    /// held in memory stay shared with every other handle of this cache.
+    /// Configuration methods build a new handle; the counters and the revocations held in
+    /// memory stay shared with every other handle of this cache, and so does the circuit
+    /// breaker unless [`circuit_breaker`](Self::circuit_breaker) installs a new one.
     fn with_inner(self, f: impl FnOnce(&mut Inner<R>)) -> Self {
         let mut inner = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
@@ -391,12 +392,14 @@ where
 
 /// `KEYS[1]` = subject marker, `ARGV[1]` = issued_before, `ARGV[2]` = TTL in ms.
 const SUBJECT_REVOKE_SCRIPT: &str = r#"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-local new = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-if new > cur then
+local cur = redis.call('GET', KEYS[1])
+local ttl = ARGV[2]
+if redis.call('PTTL', KEYS[1]) > tonumber(ttl) then
+  ttl = tostring(redis.call('PTTL', KEYS[1]))
+end
+if cur == false or (tonumber(cur) or 0) < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-elseif redis.call('PTTL', KEYS[1]) < ttl then
+else
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
 return 1

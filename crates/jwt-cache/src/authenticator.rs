@@ -73,7 +73,7 @@ impl<C> Future for AuthFuture<C> {
     }
 }
 
-type ValidationResult<C> = Result<Arc<C>, Rejection>;
+type ValidationResult<C> = Result<Arc<ValidatedToken<C>>, Rejection>;
 type Flight<C> = Shared<BoxFuture<'static, ValidationResult<C>>>;
 type FlightMap<C> =
     Mutex<HashMap<CacheKey, (u64, WeakShared<BoxFuture<'static, ValidationResult<C>>>)>>;
@@ -402,7 +402,17 @@ impl<C: JwtClaims> Inner<C> {
             }
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        self.validate_once(key, token, checked).await
+        let validated = self.validate_once(key, token, checked.clone()).await?;
+        // Each request applies the revocation answer its own lookup brought back: a request
+        // that joined a validation already under way must not lose a "revoked" that the
+        // leader's older lookup did not see.
+        if let Some(c) = checked
+            && c.revoked
+            && c.applies_to(&validated.meta)
+        {
+            return Err(Rejection::Revoked);
+        }
+        Ok(validated.claims.clone())
     }
 
     /// A miss: validate, check revocation, and cache the validation if the token stands.
@@ -414,13 +424,12 @@ impl<C: JwtClaims> Inner<C> {
         checked: Option<RevocationCheck>,
     ) -> ValidationResult<C> {
         self.stats.validations.fetch_add(1, Ordering::Relaxed);
-        let validated = Arc::new(
-            self.validate_bounded(&token)
-                .await
-                .map_err(Rejection::InvalidToken)?,
-        );
+        let (validated, waited) = self.validate_bounded(&token).await;
+        let validated = Arc::new(validated.map_err(Rejection::InvalidToken)?);
         // The lookup may already have answered for this token's ids (one round trip on Redis).
-        let revoked = match checked.filter(|c| c.applies_to(&validated.meta)) {
+        // Its answer is only as fresh as the lookup: used when validation did not wait (a local
+        // validator); after a wait (a remote validator) revocation is asked again.
+        let revoked = match checked.filter(|c| !waited && c.applies_to(&validated.meta)) {
             Some(c) => Ok(c.revoked),
             None => self.cache.is_revoked(&key.token, &validated.meta).await,
         };
@@ -437,31 +446,41 @@ impl<C: JwtClaims> Inner<C> {
                 }
                 // Fail-open: accept on the signature, but do not cache what could not be
                 // checked.
-                return Ok(validated.claims.clone());
+                return Ok(validated);
             }
         }
         self.store(key, validated.clone());
-        Ok(validated.claims.clone())
+        Ok(validated)
     }
 
-    /// The validator's answer, or `Unavailable` after `validation_timeout`. A validator that
-    /// answers on its first poll (a local `JwtValidator`) never touches the timer.
-    async fn validate_bounded(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
+    /// The validator's answer, or `Unavailable` after `validation_timeout`, and whether it had
+    /// to wait. A validator that answers on its first poll (a local `JwtValidator`) never
+    /// touches the timer; one that waits is bounded by the timeout when running on a tokio
+    /// runtime (whose time driver must then be enabled, as `#[tokio::main]`, axum's and
+    /// actix-rt's runtimes are).
+    async fn validate_bounded(
+        &self,
+        token: &str,
+    ) -> (Result<ValidatedToken<C>, ValidationError>, bool) {
         let mut fut = self.validator.validate(token);
         let first = {
             let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
             fut.as_mut().poll(&mut cx)
         };
         if let Poll::Ready(r) = first {
-            return r;
+            return (r, false);
         }
-        match tokio::time::timeout(self.settings.validation_timeout, fut).await {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return (fut.await, true);
+        }
+        let result = match tokio::time::timeout(self.settings.validation_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(ValidationError::Unavailable(format!(
                 "validator did not answer within {:?}",
                 self.settings.validation_timeout
             ))),
-        }
+        };
+        (result, true)
     }
 
     /// Re-check a hit against the clock and the key set (rule 6). `Err(None)`: the key is gone.
