@@ -470,7 +470,9 @@ impl<C: JwtClaims> Inner<C> {
         if let Poll::Ready(r) = first {
             return (r, false);
         }
-        if tokio::runtime::Handle::try_current().is_err() {
+        if self.settings.validation_timeout.is_zero()
+            || tokio::runtime::Handle::try_current().is_err()
+        {
             return (fut.await, true);
         }
         let result = match tokio::time::timeout(self.settings.validation_timeout, fut).await {
@@ -697,7 +699,9 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     }
 
     /// How long a validation may take before the request gets a 503 (default 5 s). Applies to
-    /// validators that wait (a remote auth service); requires the tokio time driver then.
+    /// validators that wait (a remote auth service), and uses tokio's timer: on a tokio runtime
+    /// built without the time driver, set `Duration::ZERO` (no timeout) or give your validator
+    /// its own timeout.
     pub fn validation_timeout(mut self, timeout: Duration) -> Self {
         self.settings.validation_timeout = timeout;
         self
