@@ -112,12 +112,11 @@ impl<C> JwtCacheMiddleware<C> {
 pub fn rejection_response(rejection: &Rejection, realm: Option<&str>) -> HttpResponse {
     let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut res = HttpResponse::build(status);
-    if let Some(challenge) = rejection.www_authenticate(realm)
-        && let Ok(v) = HeaderValue::from_str(&challenge)
-    {
-        res.insert_header((header::WWW_AUTHENTICATE, v));
+    for (name, value) in rejection.response_headers(realm) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.insert_header((name, v));
+        }
     }
-    res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     res.finish()
 }
 
@@ -198,7 +197,6 @@ where
             }
             Ok(Some(auth)) => auth,
         };
-        let service = self.service.clone();
         let this = JwtCacheService {
             service: self.service.clone(),
             auth: self.auth.clone(),
@@ -208,7 +206,7 @@ where
             match auth.await {
                 Ok(claims) => {
                     req.extensions_mut().insert(claims);
-                    service.call(req).await.map(|r| r.map_into_left_body())
+                    this.service.call(req).await.map(|r| r.map_into_left_body())
                 }
                 Err(rejection) => Ok(this.reject(req, rejection).map_into_right_body()),
             }

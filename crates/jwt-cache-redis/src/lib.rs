@@ -381,10 +381,7 @@ where
             let before = std::str::from_utf8(v)
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok());
-            return match (before, meta.iat) {
-                (Some(before), Some(iat)) => iat < before,
-                _ => true,
-            };
+            return before.is_none_or(|before| Revocation::subject_covers(before, meta.iat));
         }
         false
     }

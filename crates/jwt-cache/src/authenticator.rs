@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::cache::{
     CacheKey, ClaimsCache, Lookup, MemoryCache, Revocation, RevocationCheck, now_ms,
 };
-use crate::claims::{JwtClaims, RegisteredClaims};
+use crate::claims::JwtClaims;
 use crate::error::{CacheError, ConfigError, Rejection, ValidationError};
 use crate::token::{DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact};
 use crate::validator::{Fingerprint, TokenValidator, ValidatedToken};
@@ -318,9 +318,7 @@ impl<C: JwtClaims> Authenticator<C> {
     pub async fn revoke_token(&self, token: &str) -> Result<(), CacheError> {
         let key = self.cache_key(token);
         let leeway = self.inner.validator.leeway();
-        let exp = jsonwebtoken::dangerous::insecure_decode_claims::<RegisteredClaims>(token)
-            .ok()
-            .and_then(|r| r.exp);
+        let exp = crate::token::unverified_meta(token).and_then(|m| m.exp);
         let ttl = match exp {
             Some(exp) => Duration::from_secs(
                 exp.saturating_add(leeway)

@@ -117,6 +117,20 @@ pub(crate) struct RegisteredClaims {
     pub(crate) sub: Option<String>,
 }
 
+impl RegisteredClaims {
+    /// The registered claims as `TokenMeta`, with the verifying key's identity.
+    pub(crate) fn into_meta(self, key: Option<String>) -> TokenMeta {
+        TokenMeta {
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
+            jti: self.jti,
+            sub: self.sub,
+            key,
+        }
+    }
+}
+
 /// NumericDate may be fractional (RFC 7519 §2); whole seconds are kept.
 fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = Option::<f64>::deserialize(d)?;

@@ -133,6 +133,18 @@ impl Rejection {
         }
     }
 
+    /// The headers every adapter puts on the response: `WWW-Authenticate` for a 401, and
+    /// `Cache-Control: no-store`.
+    pub fn response_headers(
+        &self,
+        realm: Option<&str>,
+    ) -> impl Iterator<Item = (&'static str, String)> {
+        self.www_authenticate(realm)
+            .map(|v| ("www-authenticate", v))
+            .into_iter()
+            .chain(std::iter::once(("cache-control", "no-store".to_owned())))
+    }
+
     /// The `WWW-Authenticate` value for a 401 (RFC 6750 §3), `None` for a 503.
     pub fn www_authenticate(&self, realm: Option<&str>) -> Option<String> {
         if self.status() != 401 {

@@ -176,14 +176,7 @@ pub fn unverified_meta(token: &str) -> Option<crate::claims::TokenMeta> {
         .decode(payload)
         .ok()?;
     let reg: crate::claims::RegisteredClaims = serde_json::from_slice(&bytes).ok()?;
-    Some(crate::claims::TokenMeta {
-        exp: reg.exp,
-        nbf: reg.nbf,
-        iat: reg.iat,
-        jti: reg.jti,
-        sub: reg.sub,
-        key: None,
-    })
+    Some(reg.into_meta(None))
 }
 
 /// SHA-256 of a token's exact bytes: what the cache and token revocations are keyed by.

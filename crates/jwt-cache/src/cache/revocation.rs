@@ -23,6 +23,12 @@ pub enum Revocation {
 }
 
 impl Revocation {
+    /// What a subject revocation at `issued_before` covers: tokens issued strictly before it,
+    /// and tokens that do not say when they were issued.
+    pub fn subject_covers(issued_before: u64, iat: Option<u64>) -> bool {
+        iat.is_none_or(|iat| iat < issued_before)
+    }
+
     /// Whether this revocation covers a token.
     pub fn covers(&self, token: &TokenHash, meta: &TokenMeta) -> bool {
         match self {
@@ -30,7 +36,7 @@ impl Revocation {
             Revocation::Jti(j) => meta.jti.as_deref() == Some(j.as_str()),
             Revocation::Subject { sub, issued_before } => {
                 meta.sub.as_deref() == Some(sub.as_str())
-                    && meta.iat.is_none_or(|iat| iat < *issued_before)
+                    && Self::subject_covers(*issued_before, meta.iat)
             }
         }
     }
@@ -106,7 +112,7 @@ impl RevocationSet {
         if let Some(s) = &meta.sub
             && let Some((before, until)) = m.subjects.get(s.as_str())
             && *until > now_ms
-            && meta.iat.is_none_or(|iat| iat < *before)
+            && Revocation::subject_covers(*before, meta.iat)
         {
             return true;
         }

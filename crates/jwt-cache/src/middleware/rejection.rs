@@ -1,4 +1,4 @@
-use http::header::{CACHE_CONTROL, HeaderValue, WWW_AUTHENTICATE};
+use http::header::HeaderValue;
 use http::{Response, StatusCode};
 
 use crate::error::Rejection;
@@ -21,13 +21,11 @@ impl DefaultRejection {
         let mut res = Response::new(B::default());
         *res.status_mut() =
             StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-        if let Some(challenge) = rejection.www_authenticate(realm)
-            && let Ok(v) = HeaderValue::from_str(&challenge)
-        {
-            res.headers_mut().insert(WWW_AUTHENTICATE, v);
+        for (name, value) in rejection.response_headers(realm) {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(name, v);
+            }
         }
-        res.headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res
     }
 }

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use sha2::{Digest, Sha256};
 
 use super::{Fingerprint, TokenValidator, ValidatedToken};
-use crate::claims::{JwtClaims, RegisteredClaims, TokenMeta};
+use crate::claims::{JwtClaims, RegisteredClaims};
 use crate::error::{ConfigError, ValidationError};
 
 /// One verification key: the key, its `kid`, and the algorithms pinned to it.
@@ -420,19 +420,13 @@ impl JwtValidator {
             }
             match jsonwebtoken::decode::<C>(token, &key.key, &self.validations[i]) {
                 Ok(data) => {
+                    // The payload's registered claims, now that the signature covers them.
                     let reg: RegisteredClaims =
                         jsonwebtoken::dangerous::insecure_decode_claims(token)
                             .map_err(|e| ValidationError::Malformed(e.to_string()))?;
                     return Ok(ValidatedToken {
                         claims: Arc::new(data.claims),
-                        meta: TokenMeta {
-                            exp: reg.exp,
-                            nbf: reg.nbf,
-                            iat: reg.iat,
-                            jti: reg.jti,
-                            sub: reg.sub,
-                            key: Some(key.identity.clone()),
-                        },
+                        meta: reg.into_meta(Some(key.identity.clone())),
                     });
                 }
                 Err(e) => {
