@@ -9,6 +9,17 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fred::interfaces::KeysInterface;
+
+/// Wait (up to 5 s) until `key` exists: the fire-and-forget write of a cache entry has landed.
+pub async fn wait_for_key(client: &impl KeysInterface, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.exists::<u32, _>(key).await.unwrap() == 0 {
+        assert!(Instant::now() < deadline, "{key} never written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Whether `redis-server` can be run. Panics under `CI=true` when it cannot.
 pub fn available() -> bool {
     let ok = Command::new("redis-server")

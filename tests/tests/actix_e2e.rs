@@ -1,12 +1,11 @@
 //! actix-web end-to-end: the middleware and the extractors, and the shared cache between an
 //! axum stack and an actix app on one Redis.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::{App, HttpResponse, test, web};
-use fred::interfaces::KeysInterface;
 use jwt_cache::{JwtCacheBuilder, JwtCacheLayer, Rejection, StandardClaims};
 use jwt_cache_actix::{Claims, JwtCacheMiddleware};
 use jwt_cache_redis::RedisCache;
@@ -192,17 +191,7 @@ async fn a_token_validated_by_the_axum_stack_is_a_hit_for_the_actix_app() {
     let token = rs256(&claims("alice"));
     assert_eq!(axum.send(Some(&token)).await.body, "alice");
     let key = axum_cache.entry_key(&layer.authenticator().cache_key(&token));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while axum_cache
-        .client()
-        .exists::<u32, _>(key.clone())
-        .await
-        .unwrap()
-        == 0
-    {
-        assert!(Instant::now() < deadline, "entry never written");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    jwt_cache_tests::redis::wait_for_key(axum_cache.client(), &key).await;
     for _ in 0..3 {
         assert_eq!(get(&app, "/me", Some(&token)).await.body, "alice");
     }

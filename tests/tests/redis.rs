@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use fred::interfaces::{KeysInterface, MemoryInterface};
 use jwt_cache::{
-    ClaimsCache, JwtCacheLayer, RevocationUnavailable, StandardClaims, TokenMeta, ValidatedToken,
+    ClaimsCache, JwtCacheLayer, JwtValidator, RevocationUnavailable, StandardClaims, TokenMeta,
+    ValidatedToken,
 };
 use jwt_cache_redis::RedisCache;
 use jwt_cache_tests::harness::Stack;
-use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer};
+use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer, wait_for_key};
 use jwt_cache_tests::{AUD, CountingValidator, claims, claims_cache_suite, rs256, rs256_validator};
 use serde_json::json;
 
@@ -28,15 +29,19 @@ async fn cache(url: &str) -> Cache {
 /// Wait until the fire-and-forget write of `token`'s entry has landed.
 async fn wait_for_entry(cache: &Cache, layer: &JwtCacheLayer<StandardClaims>, token: &str) {
     let key = cache.entry_key(&layer.authenticator().cache_key(token));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let n: u32 = cache.client().exists(key.clone()).await.unwrap();
-        if n == 1 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "entry {key} never written");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_key(cache.client(), &key).await;
+}
+
+/// A layer with the counting validator `v` over the Redis cache `c`, and a stack over it.
+fn stack_with(
+    v: &CountingValidator<JwtValidator>,
+    c: &Cache,
+) -> (JwtCacheLayer<StandardClaims>, Stack) {
+    let layer = JwtCacheLayer::builder()
+        .validator(v.clone())
+        .cache(c.clone())
+        .build();
+    (layer.clone(), Stack::new(layer))
 }
 
 #[tokio::test]
@@ -127,11 +132,7 @@ async fn redis_killed_then_restarted() {
         .unwrap()
         .timeout(Duration::from_millis(50))
         .circuit_breaker(3, Duration::from_millis(200));
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
-        .cache(c.clone())
-        .build();
-    let s = Stack::new(layer.clone());
+    let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
     assert_eq!(s.send(Some(&token)).await.status, 200);
     wait_for_entry(&c, &layer, &token).await;
@@ -189,11 +190,7 @@ async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
         .unwrap()
         .timeout(timeout)
         .circuit_breaker(3, Duration::from_millis(300));
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
-        .cache(c.clone())
-        .build();
-    let s = Stack::new(layer.clone());
+    let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
     assert_eq!(s.send(Some(&token)).await.status, 200);
     wait_for_entry(&c, &layer, &token).await;
@@ -311,15 +308,8 @@ async fn garbage_and_forged_values_are_misses() {
     let other = rs256(&claims("mallory"));
     assert_eq!(s.send(Some(&other)).await.body, "mallory");
     let other_key = honest.entry_key(&auth.cache_key(&other));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let stolen: Vec<u8> = loop {
-        let v: Option<Vec<u8>> = honest.client().get(other_key.clone()).await.unwrap();
-        if let Some(v) = v {
-            break v;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    wait_for_key(honest.client(), &other_key).await;
+    let stolen: Vec<u8> = honest.client().get(other_key.clone()).await.unwrap();
     let () = honest
         .client()
         .set(redis_key.clone(), stolen, None, None, false)
@@ -396,11 +386,7 @@ async fn cluster_hits_and_revocations_across_slots() {
     };
     let v = CountingValidator::new(rs256_validator(AUD));
     let c = cache(&cluster.url()).await;
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
-        .cache(c.clone())
-        .build();
-    let s = Stack::new(layer.clone());
+    let (layer, s) = stack_with(&v, &c);
     let tokens: Vec<String> = (0..12)
         .map(|i| rs256(&claims(&format!("user{i}"))))
         .collect();
@@ -564,17 +550,7 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
     let token = rs256(&claims("no-tenant"));
     assert_eq!(lenient.authenticate(&token).await.unwrap().tenant, "");
     let key = lenient_cache.entry_key(&lenient.cache_key(&token));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while lenient_cache
-        .client()
-        .exists::<u32, _>(key.clone())
-        .await
-        .unwrap()
-        == 0
-    {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_key(lenient_cache.client(), &key).await;
     // The strict service would refuse the token (no `tenant`), and does, cache or not.
     assert!(strict.authenticate(&token).await.is_err());
 }
@@ -586,11 +562,7 @@ async fn one_round_trip_per_request_hit_or_miss() {
     };
     let v = CountingValidator::new(rs256_validator(AUD));
     let c = cache(&server.url()).await;
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
-        .cache(c.clone())
-        .build();
-    let s = Stack::new(layer.clone());
+    let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
     // A miss: the lookup (entry and revocation markers in one pipeline), then the write.
     assert_eq!(s.send(Some(&token)).await.status, 200);
@@ -629,11 +601,7 @@ async fn a_revocation_made_while_a_slow_validation_runs_is_not_lost() {
     // A remote-like validator: each validation takes 400 ms.
     let v = CountingValidator::new(rs256_validator(AUD)).with_delay(Duration::from_millis(400));
     let c = cache(&server.url()).await;
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
-        .cache(c.clone())
-        .build();
-    let s = Stack::new(layer.clone());
+    let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
     // A: a miss, not revoked yet; its validation starts.
     let first = {
@@ -668,11 +636,7 @@ async fn sentinel_hits_and_revocations() {
     };
     let v = CountingValidator::new(rs256_validator(AUD));
     let c = cache(&sentinel.url()).await;
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
-        .cache(c.clone())
-        .build();
-    let s = Stack::new(layer.clone());
+    let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
     assert_eq!(s.send(Some(&token)).await.body, "alice");
     wait_for_entry(&c, &layer, &token).await;
