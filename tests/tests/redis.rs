@@ -333,33 +333,9 @@ async fn garbage_and_forged_values_are_misses() {
     assert_eq!(Stack::new(layer).send(Some(&token)).await.body, "alice");
 }
 
-#[tokio::test]
-async fn fail_closed_revocation_check_answers_503_while_redis_is_down() {
-    let Some(mut server) = RedisServer::start() else {
-        return;
-    };
-    let c = RedisCache::<StandardClaims>::connect(&server.url())
-        .await
-        .unwrap()
-        .timeout(Duration::from_millis(50));
-    let layer = JwtCacheLayer::builder()
-        .validator(rs256_validator(AUD))
-        .cache(c.clone())
-        .on_revocation_unavailable(RevocationUnavailable::FailClosed)
-        .build();
-    let s = Stack::new(layer.clone());
-    let token = rs256(&claims("alice"));
-    let revoked = rs256(&claims("revoked-here"));
-    assert_eq!(s.send(Some(&token)).await.status, 200);
-    layer.authenticator().revoke_token(&revoked).await.unwrap();
-    server.kill();
-    assert_eq!(s.send(Some(&token)).await.status, 503);
-    // Revocations this instance saw stay enforced from memory.
-    assert_eq!(s.send(Some(&revoked)).await.status, 401);
-}
-
-#[tokio::test]
-async fn fail_open_keeps_serving_and_still_enforces_local_revocations() {
+/// With Redis killed: a valid token gets `expected` (the mode's answer); a token this instance
+/// revoked before is refused either way, from memory.
+async fn while_redis_is_down(mode: RevocationUnavailable, expected: u16) {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
@@ -370,13 +346,32 @@ async fn fail_open_keeps_serving_and_still_enforces_local_revocations() {
     let layer = JwtCacheLayer::builder()
         .validator(rs256_validator(AUD))
         .cache(c)
+        .on_revocation_unavailable(mode)
         .build();
     let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
     let revoked = rs256(&claims("revoked-here"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
     layer.authenticator().revoke_token(&revoked).await.unwrap();
     server.kill();
-    assert_eq!(s.send(Some(&rs256(&claims("alice")))).await.status, 200);
-    assert_eq!(s.send(Some(&revoked)).await.status, 401);
+    assert_eq!(s.send(Some(&token)).await.status, expected, "{mode:?}");
+    // Revocations this instance saw stay enforced from memory.
+    assert_eq!(s.send(Some(&revoked)).await.status, 401, "{mode:?}");
+}
+
+#[tokio::test]
+async fn fail_closed_revocation_check_answers_503_while_redis_is_down() {
+    while_redis_is_down(RevocationUnavailable::FailClosed, 503).await;
+}
+
+#[tokio::test]
+async fn fail_open_keeps_serving_and_still_enforces_local_revocations() {
+    // Fail-open is the default.
+    assert_eq!(
+        RevocationUnavailable::default(),
+        RevocationUnavailable::FailOpen
+    );
+    while_redis_is_down(RevocationUnavailable::FailOpen, 200).await;
 }
 
 #[tokio::test]
