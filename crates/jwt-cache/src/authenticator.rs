@@ -289,25 +289,19 @@ impl<C: JwtClaims> Authenticator<C> {
     fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
         let key = self.cache_key(token);
         let inner = &self.inner;
-        let mut looked_up = false;
-        if let Some(lookup) = inner.cache.get_now(&key) {
-            looked_up = true;
-            match lookup {
-                Lookup::Hit(v) => match inner.recheck(&v) {
-                    Ok(()) => return AuthFuture::ready(Ok(v.claims.clone())),
-                    Err(Some(e)) => return AuthFuture::ready(Err(Rejection::InvalidToken(e))),
-                    // Signed by a key no longer in the key set: validate afresh.
-                    Err(None) => looked_up = false,
-                },
-                Lookup::Revoked => return AuthFuture::ready(Err(Rejection::Revoked)),
-                Lookup::Miss | Lookup::MissChecked(_) => {}
-            }
-        }
+        // An in-process cache answers here, and a hit needs no allocation at all.
+        let lookup = match inner.cache.get_now(&key) {
+            Some(lookup) => match inner.decide(key, lookup) {
+                Decision::Done(result) => return AuthFuture::ready(result),
+                Decision::Validate(checked) => Some(checked),
+            },
+            None => None,
+        };
         let token: Arc<str> = Arc::from(token);
         let inner = inner.clone();
         AuthFuture {
             state: AuthState::Waiting(Box::pin(async move {
-                inner.authenticate(key, token, looked_up).await
+                inner.authenticate(key, token, lookup).await
             })),
         }
     }
@@ -368,37 +362,28 @@ impl<C: JwtClaims> Authenticator<C> {
 }
 
 impl<C: JwtClaims> Inner<C> {
+    /// `looked_up`: what a synchronous lookup already decided (`Some`: validate, with this
+    /// revocation answer), or `None` to ask the cache now.
     async fn authenticate(
         self: Arc<Self>,
         key: CacheKey,
         token: Arc<str>,
-        looked_up: bool,
+        looked_up: Option<Option<RevocationCheck>>,
     ) -> Result<Arc<C>, Rejection> {
-        let lookup = if looked_up {
-            Ok(Lookup::Miss)
-        } else {
-            self.cache.get(&key, &token).await
-        };
-        let mut checked = None;
-        match lookup {
-            Ok(Lookup::Hit(v)) => match self.recheck(&v) {
-                Ok(()) => return Ok(v.claims.clone()),
-                Err(None) => {
-                    // Signed by a key no longer in the key set: forget it (without waiting),
-                    // validate afresh.
-                    let cache = self.cache.clone();
-                    self.fire_and_forget(Box::pin(async move { cache.remove(&key).await }));
+        let checked = match looked_up {
+            Some(checked) => checked,
+            None => match self.cache.get(&key, &token).await {
+                Ok(lookup) => match self.decide(key, lookup) {
+                    Decision::Done(result) => return result,
+                    Decision::Validate(checked) => checked,
+                },
+                Err(e) => {
+                    self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
+                    None
                 }
-                Err(Some(e)) => return Err(Rejection::InvalidToken(e)),
             },
-            Ok(Lookup::Revoked) => return Err(Rejection::Revoked),
-            Ok(Lookup::Miss) => {}
-            Ok(Lookup::MissChecked(check)) => checked = Some(check),
-            Err(e) => {
-                self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
-            }
-        }
+        };
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         let validated = self.validate_once(key, token, checked.clone()).await?;
         // Each request applies the revocation answer its own lookup brought back: a request
@@ -411,6 +396,26 @@ impl<C: JwtClaims> Inner<C> {
             return Err(Rejection::Revoked);
         }
         Ok(validated.claims.clone())
+    }
+
+    /// What a cache's answer means for the request: done (a usable hit, or a refusal), or
+    /// validate (a miss, with the revocation answer if the lookup brought one back, or a hit
+    /// whose signing key has left the key set: that entry is dropped without waiting).
+    fn decide(&self, key: CacheKey, lookup: Lookup<C>) -> Decision<C> {
+        match lookup {
+            Lookup::Hit(v) => match self.recheck(&v) {
+                Ok(()) => Decision::Done(Ok(v.claims.clone())),
+                Err(Some(e)) => Decision::Done(Err(Rejection::InvalidToken(e))),
+                Err(None) => {
+                    let cache = self.cache.clone();
+                    self.fire_and_forget(Box::pin(async move { cache.remove(&key).await }));
+                    Decision::Validate(None)
+                }
+            },
+            Lookup::Revoked => Decision::Done(Err(Rejection::Revoked)),
+            Lookup::Miss => Decision::Validate(None),
+            Lookup::MissChecked(check) => Decision::Validate(Some(check)),
+        }
     }
 
     /// A miss: validate, check revocation, and cache the validation if the token stands.
@@ -584,6 +589,11 @@ impl<C: JwtClaims> Inner<C> {
             None => None,
         }
     }
+}
+
+enum Decision<C> {
+    Done(Result<Arc<C>, Rejection>),
+    Validate(Option<RevocationCheck>),
 }
 
 struct FlightGuard<C> {
