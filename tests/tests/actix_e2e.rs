@@ -77,8 +77,7 @@ where
 
 fn middleware(optional: bool) -> JwtCacheMiddleware<StandardClaims> {
     JwtCacheMiddleware::from(
-        JwtCacheLayer::builder()
-            .validator(rs256_validator(AUD))
+        JwtCacheLayer::builder(rs256_validator(AUD))
             .optional(optional)
             .build(),
     )
@@ -173,16 +172,14 @@ async fn a_token_validated_by_the_axum_stack_is_a_hit_for_the_actix_app() {
     // The axum side.
     let axum_validator = CountingValidator::new(rs256_validator(AUD));
     let axum_cache = redis(server.url()).await;
-    let layer = JwtCacheLayer::builder()
-        .validator(axum_validator.clone())
+    let layer = JwtCacheLayer::builder(axum_validator.clone())
         .cache(axum_cache.clone())
         .build();
     let axum = Stack::new(layer.clone());
     // The actix side: its own client, the same validator configuration.
     let actix_validator = CountingValidator::new(rs256_validator(AUD));
     let mw = JwtCacheMiddleware::from(
-        JwtCacheBuilder::<StandardClaims>::new()
-            .validator(actix_validator.clone())
+        JwtCacheBuilder::<StandardClaims>::new(actix_validator.clone())
             .cache(redis(server.url()).await)
             .build_authenticator(),
     );

@@ -28,8 +28,7 @@ fn app(optional: bool) -> Router {
         .route("/me", get(me))
         .route("/hello", get(hello))
         .layer(
-            JwtCacheLayer::builder()
-                .validator(rs256_validator(AUD))
+            JwtCacheLayer::builder(rs256_validator(AUD))
                 .optional(optional)
                 .build(),
         )

@@ -17,7 +17,7 @@ use serde_json::json;
 #[tokio::test]
 async fn second_request_is_a_cache_hit() {
     let v = CountingValidator::new(rs256_validator(AUD));
-    let s = Stack::new(JwtCacheLayer::builder().validator(v.clone()).build());
+    let s = Stack::new(JwtCacheLayer::builder(v.clone()).build());
     let token = rs256(&claims("alice"));
     for _ in 0..5 {
         let r = s.send(Some(&token)).await;
@@ -32,8 +32,7 @@ async fn cached_entry_never_outlives_the_token() {
     let v = CountingValidator::new(rs256_validator(AUD));
     let cache = MemoryCache::<StandardClaims>::new(100);
     let s = Stack::new(
-        JwtCacheLayer::builder()
-            .validator(v.clone())
+        JwtCacheLayer::builder(v.clone())
             .cache(cache.clone())
             .ttl(Duration::from_secs(600))
             .build(),
@@ -59,8 +58,7 @@ async fn a_hit_is_rechecked_against_the_clock() {
     // without asking the validator (clock drift defeats TTL-only bounds).
     let v = CountingValidator::new(rs256_validator(AUD));
     let cache = MemoryCache::<StandardClaims>::new(100);
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
+    let layer = JwtCacheLayer::builder(v.clone())
         .cache(cache.clone())
         .build();
     let auth = layer.authenticator().clone();
@@ -95,14 +93,12 @@ async fn a_hit_is_rechecked_against_the_clock() {
 async fn services_with_different_audiences_sharing_a_cache_never_accept_each_others_tokens() {
     let cache = MemoryCache::<StandardClaims>::new(1000);
     let content = Stack::new(
-        JwtCacheLayer::builder()
-            .validator(rs256_validator("content"))
+        JwtCacheLayer::builder(rs256_validator("content"))
             .cache(cache.clone())
             .build(),
     );
     let billing = Stack::new(
-        JwtCacheLayer::builder()
-            .validator(rs256_validator("billing"))
+        JwtCacheLayer::builder(rs256_validator("billing"))
             .cache(cache.clone())
             .build(),
     );
@@ -128,7 +124,7 @@ async fn services_with_different_audiences_sharing_a_cache_never_accept_each_oth
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_cold_requests_run_one_validation() {
     let v = CountingValidator::new(rs256_validator(AUD)).with_delay(Duration::from_millis(200));
-    let s = Stack::new(JwtCacheLayer::builder().validator(v.clone()).build());
+    let s = Stack::new(JwtCacheLayer::builder(v.clone()).build());
     let token = rs256(&claims("herd"));
     let other = rs256(&claims("other"));
     let mut tasks = Vec::new();
@@ -151,7 +147,7 @@ async fn concurrent_cold_requests_run_one_validation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_validation_does_not_wedge_the_token() {
     let v = CountingValidator::new(rs256_validator(AUD)).with_delay(Duration::from_millis(300));
-    let s = Stack::new(JwtCacheLayer::builder().validator(v.clone()).build());
+    let s = Stack::new(JwtCacheLayer::builder(v.clone()).build());
     let token = rs256(&claims("cancel"));
     // Every waiter gives up before the validation finishes.
     let r = tokio::time::timeout(Duration::from_millis(50), s.send(Some(&token))).await;
@@ -164,7 +160,7 @@ async fn an_abandoned_validation_does_not_wedge_the_token() {
 #[tokio::test]
 async fn revocation_by_token_jti_and_subject() {
     let v = CountingValidator::new(rs256_validator(AUD));
-    let layer = JwtCacheLayer::builder().validator(v.clone()).build();
+    let layer = JwtCacheLayer::builder(v.clone()).build();
     let auth = layer.authenticator().clone();
     let s = Stack::new(layer);
 
@@ -209,8 +205,7 @@ async fn revocation_by_token_jti_and_subject() {
 #[tokio::test]
 async fn optional_mode() {
     let s = Stack::new(
-        JwtCacheLayer::builder()
-            .validator(rs256_validator(AUD))
+        JwtCacheLayer::builder(rs256_validator(AUD))
             .optional(true)
             .build(),
     );
@@ -228,7 +223,7 @@ async fn optional_mode() {
 #[tokio::test]
 async fn an_unavailable_validator_gives_503_is_not_cached_and_cached_tokens_keep_working() {
     let v = CountingValidator::new(rs256_validator(AUD));
-    let s = Stack::new(JwtCacheLayer::builder().validator(v.clone()).build());
+    let s = Stack::new(JwtCacheLayer::builder(v.clone()).build());
     let known = rs256(&claims("known"));
     assert_eq!(s.send(Some(&known)).await.status, 200);
 
@@ -251,7 +246,7 @@ async fn an_unavailable_validator_gives_503_is_not_cached_and_cached_tokens_keep
 #[tokio::test]
 async fn a_key_removed_from_the_key_set_takes_its_cached_validations_with_it() {
     let v = CountingValidator::new(rs256_validator(AUD));
-    let s = Stack::new(JwtCacheLayer::builder().validator(v.clone()).build());
+    let s = Stack::new(JwtCacheLayer::builder(v.clone()).build());
     let token = rs256(&claims("rot"));
     assert_eq!(s.send(Some(&token)).await.status, 200);
     assert_eq!(s.send(Some(&token)).await.status, 200);
@@ -275,8 +270,7 @@ async fn tokens_without_exp_are_cached_only_on_opt_in() {
     for (opt_in, expected_calls) in [(false, 3), (true, 1)] {
         let v = CountingValidator::new(rs256_validator(AUD).required_claims(&[]));
         let s = Stack::new(
-            JwtCacheLayer::builder()
-                .validator(v.clone())
+            JwtCacheLayer::builder(v.clone())
                 .cache_tokens_without_exp(opt_in)
                 .build(),
         );
@@ -289,8 +283,7 @@ async fn tokens_without_exp_are_cached_only_on_opt_in() {
 
 #[tokio::test]
 async fn custom_rejection_hook() {
-    let layer = JwtCacheLayer::builder()
-        .validator(rs256_validator(AUD))
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
         .build()
         .on_rejection(|r: Rejection| {
             http::Response::builder()
@@ -335,8 +328,7 @@ impl ClaimsCache<StandardClaims> for BrokenCache {
 #[tokio::test]
 async fn a_failing_cache_falls_back_to_direct_validation() {
     let v = CountingValidator::new(rs256_validator(AUD));
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
+    let layer = JwtCacheLayer::builder(v.clone())
         .cache(BrokenCache)
         .build();
     let auth = layer.authenticator().clone();
@@ -362,8 +354,7 @@ async fn claims_of_a_custom_type() {
         sub: String,
         tenant: String,
     }
-    let layer = jwt_cache::JwtCacheBuilder::<Mine>::new()
-        .validator(rs256_validator(AUD))
+    let layer = jwt_cache::JwtCacheBuilder::<Mine>::new(rs256_validator(AUD))
         .build();
     let auth = layer.authenticator().clone();
     let mut c = claims("t");
@@ -379,8 +370,7 @@ async fn claims_of_a_custom_type() {
 #[tokio::test]
 async fn a_revoked_token_is_not_cached_again() {
     let cache = MemoryCache::<StandardClaims>::new(100);
-    let layer = JwtCacheLayer::builder()
-        .validator(rs256_validator(AUD))
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
         .cache(cache.clone())
         .build();
     let auth = layer.authenticator().clone();
@@ -405,8 +395,7 @@ async fn a_revoked_token_is_not_cached_again() {
 async fn a_hung_validator_gives_503_after_the_validation_timeout() {
     let v = CountingValidator::new(rs256_validator(AUD)).with_delay(Duration::from_secs(30));
     let s = Stack::new(
-        JwtCacheLayer::builder()
-            .validator(v)
+        JwtCacheLayer::builder(v)
             .validation_timeout(Duration::from_millis(100))
             .build(),
     );
@@ -421,20 +410,16 @@ async fn the_claims_type_is_part_of_the_cache_namespace() {
     use jwt_cache_tests::schemas::{Lenient, Strict};
     // Same validator, different claims types: different namespaces (redis.rs shows the
     // consequence on a shared Redis).
-    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new()
-        .validator(rs256_validator(AUD))
+    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new(rs256_validator(AUD))
         .build_authenticator();
-    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new()
-        .validator(rs256_validator(AUD))
+    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new(rs256_validator(AUD))
         .build_authenticator();
     assert_ne!(lenient.fingerprint(), strict.fingerprint());
     // The same schema under an explicit id shares the namespace.
-    let a = jwt_cache::JwtCacheBuilder::<Lenient>::new()
-        .validator(rs256_validator(AUD))
+    let a = jwt_cache::JwtCacheBuilder::<Lenient>::new(rs256_validator(AUD))
         .claims_id("claims-v1")
         .build_authenticator();
-    let b = jwt_cache::JwtCacheBuilder::<Strict>::new()
-        .validator(rs256_validator(AUD))
+    let b = jwt_cache::JwtCacheBuilder::<Strict>::new(rs256_validator(AUD))
         .claims_id("claims-v1")
         .build_authenticator();
     assert_eq!(a.fingerprint(), b.fingerprint());

@@ -37,8 +37,7 @@ fn stack_with(
     v: &CountingValidator<JwtValidator>,
     c: &Cache,
 ) -> (JwtCacheLayer<StandardClaims>, Stack) {
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
+    let layer = JwtCacheLayer::builder(v.clone())
         .cache(c.clone())
         .build();
     (layer.clone(), Stack::new(layer))
@@ -67,12 +66,10 @@ async fn two_instances_share_validations_and_revocations() {
         CountingValidator::new(rs256_validator(AUD)),
     );
     let (ca, cb) = (cache(&server.url()).await, cache(&server.url()).await);
-    let la = JwtCacheLayer::builder()
-        .validator(va.clone())
+    let la = JwtCacheLayer::builder(va.clone())
         .cache(ca.clone())
         .build();
-    let lb = JwtCacheLayer::builder()
-        .validator(vb.clone())
+    let lb = JwtCacheLayer::builder(vb.clone())
         .cache(cb.clone())
         .build();
     let (a, b) = (Stack::new(la.clone()), Stack::new(lb.clone()));
@@ -111,8 +108,7 @@ async fn two_instances_share_validations_and_revocations() {
     assert_eq!(a.send(Some(&t3)).await.status, 200);
     wait_for_entry(&ca, &la, &t3).await;
     let billing = Stack::new(
-        JwtCacheLayer::builder()
-            .validator(rs256_validator("billing"))
+        JwtCacheLayer::builder(rs256_validator("billing"))
             .cache(cache(&server.url()).await)
             .build(),
     );
@@ -242,8 +238,7 @@ async fn garbage_and_forged_values_are_misses() {
     let secret = [9u8; 32];
     let v = CountingValidator::new(rs256_validator(AUD));
     let honest = cache(&server.url()).await.integrity_key(&secret).unwrap();
-    let layer = JwtCacheLayer::builder()
-        .validator(v.clone())
+    let layer = JwtCacheLayer::builder(v.clone())
         .cache(honest.clone())
         .build();
     let auth = layer.authenticator().clone();
@@ -320,8 +315,7 @@ async fn garbage_and_forged_values_are_misses() {
 
     // Without an integrity key, undecodable values are still misses.
     let plain = cache(&server.url()).await.prefix("plain:");
-    let layer = JwtCacheLayer::builder()
-        .validator(rs256_validator(AUD))
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
         .cache(plain.clone())
         .build();
     let pk = plain.entry_key(&layer.authenticator().cache_key(&token));
@@ -343,8 +337,7 @@ async fn while_redis_is_down(mode: RevocationUnavailable, expected: u16) {
         .await
         .unwrap()
         .timeout(Duration::from_millis(50));
-    let layer = JwtCacheLayer::builder()
-        .validator(rs256_validator(AUD))
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
         .cache(c)
         .on_revocation_unavailable(mode)
         .build();
@@ -392,8 +385,7 @@ async fn cluster_hits_and_revocations_across_slots() {
     // A second instance with its own cluster client hits every one of them.
     let v2 = CountingValidator::new(rs256_validator(AUD));
     let s2 = Stack::new(
-        JwtCacheLayer::builder()
-            .validator(v2.clone())
+        JwtCacheLayer::builder(v2.clone())
             .cache(cache(&cluster.url()).await)
             .build(),
     );
@@ -529,12 +521,10 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
     };
     use jwt_cache_tests::schemas::{Lenient, Strict};
     let lenient_cache = RedisCache::<Lenient>::connect(&server.url()).await.unwrap();
-    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new()
-        .validator(rs256_validator(AUD))
+    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new(rs256_validator(AUD))
         .cache(lenient_cache.clone().timeout(Duration::from_millis(500)))
         .build_authenticator();
-    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new()
-        .validator(rs256_validator(AUD))
+    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new(rs256_validator(AUD))
         .cache(
             RedisCache::<Strict>::connect(&server.url())
                 .await
@@ -653,8 +643,7 @@ async fn bytes_per_entry() {
         return;
     };
     let c = cache(&server.url()).await;
-    let layer = JwtCacheLayer::builder()
-        .validator(rs256_validator(AUD))
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
         .cache(c.clone())
         .build();
     let token = rs256(&json!({

@@ -13,7 +13,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn stack(v: JwtValidator) -> Stack {
-    Stack::new(JwtCacheLayer::builder().validator(v).build())
+    Stack::new(JwtCacheLayer::builder(v).build())
 }
 
 /// Send a token signed with `alg`/`key` (and `kid`) for `sub`.
@@ -307,8 +307,7 @@ async fn missing_or_other_scheme_gets_a_bare_challenge() {
 #[tokio::test]
 async fn realm_is_in_the_challenge() {
     let s = Stack::new(
-        JwtCacheLayer::builder()
-            .validator(rs256_validator(AUD))
+        JwtCacheLayer::builder(rs256_validator(AUD))
             .realm("api")
             .build(),
     );

@@ -12,8 +12,7 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let auth = JwtCacheLayer::builder()
-//!     .validator(JwtValidator::hs256([7u8; 32]).unwrap().audience("content"))
+//! let auth = JwtCacheLayer::builder(JwtValidator::hs256([7u8; 32]).unwrap().audience("content"))
 //!     .cache(MemoryCache::new(100_000))
 //!     .build();
 //! let mw = JwtCacheMiddleware::from(auth);

@@ -21,8 +21,7 @@
 //! }
 //!
 //! # let secret = [9u8; 32];
-//! let auth = JwtCacheLayer::builder()
-//!     .validator(JwtValidator::hs256(secret)?)
+//! let auth = JwtCacheLayer::builder(JwtValidator::hs256(secret)?)
 //!     .optional(true)
 //!     .build();
 //! let app: Router = Router::new()

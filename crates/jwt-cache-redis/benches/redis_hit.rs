@@ -39,8 +39,7 @@ fn stack(v: JwtValidator, cache: impl ClaimsCache<StandardClaims>, ttl: Duration
     Svc::new(
         ServiceBuilder::new()
             .layer(
-                JwtCacheLayer::builder()
-                    .validator(v)
+                JwtCacheLayer::builder(v)
                     .cache(cache)
                     .ttl(ttl)
                     .build(),

@@ -1,7 +1,9 @@
-//! The value stored under a cache key, and the key scheme.
+//! The value stored under a cache key.
 //!
-//! Value: one version byte, then (with an integrity key) a 32-byte HMAC-SHA256 tag over the
-//! Redis key name and the payload, then the payload: the JSON array `[meta, claims]`, where
+//! Value: one version byte; with an integrity key, a 32-byte HMAC-SHA256 tag over the Redis
+//! key name, the entry's absolute expiry and the payload; the absolute expiry `not_after`
+//! (milliseconds since the Unix epoch, 8 bytes big-endian); then the payload: the JSON array
+//! `[meta, claims]`, where
 //! `meta` holds only what the claims do not already say: `k` (the verifying key), and `e`,
 //! `n`, `i`, `j`, `s` (exp, nbf, iat, jti, sub) only when the serialized claims lack that
 //! claim or hold another value. The registered claims are usually in the claims, so an entry
@@ -10,57 +12,12 @@
 use std::sync::Arc;
 
 use aws_lc_rs::hmac;
-use base64::Engine;
-use jwt_cache::{CacheKey, JwtClaims, TokenHash, TokenMeta, ValidatedToken};
-use sha2::{Digest, Sha256};
+use jwt_cache::{JwtClaims, TokenMeta, ValidatedToken};
 
-const PLAIN: u8 = b'1';
-const SIGNED: u8 = b'2';
+/// Versions `1` and `2` (before `not_after`) are refused: such entries are misses.
+const PLAIN: u8 = b'3';
+const SIGNED: u8 = b'4';
 const TAG_LEN: usize = 32;
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The key scheme. `{…}` is a Redis Cluster hash tag: a token's cache entries and its token
-/// revocation marker live in one slot.
-#[derive(Debug, Clone)]
-pub(crate) struct Keys {
-    prefix: String,
-}
-
-impl Keys {
-    pub(crate) fn new(prefix: impl Into<String>) -> Self {
-        Keys {
-            prefix: prefix.into(),
-        }
-    }
-
-    /// `{prefix}{<token sha256, base64url>}:<validator fingerprint, base64url>`
-    pub(crate) fn entry(&self, key: &CacheKey) -> String {
-        format!(
-            "{}{{{}}}:{}",
-            self.prefix,
-            b64(&key.token.0),
-            b64(&key.fingerprint.0)
-        )
-    }
-
-    /// `{prefix}{<token sha256>}:r`
-    pub(crate) fn token_revoked(&self, token: &TokenHash) -> String {
-        format!("{}{{{}}}:r", self.prefix, b64(&token.0))
-    }
-
-    /// `{prefix}j:<sha256(jti)>`
-    pub(crate) fn jti_revoked(&self, jti: &str) -> String {
-        format!("{}j:{}", self.prefix, b64(&Sha256::digest(jti.as_bytes())))
-    }
-
-    /// `{prefix}s:<sha256(sub)>`, value: revoke tokens with `iat` before this (seconds).
-    pub(crate) fn subject_revoked(&self, sub: &str) -> String {
-        format!("{}s:{}", self.prefix, b64(&Sha256::digest(sub.as_bytes())))
-    }
-}
 
 const FIELDS: [(&str, &str); 5] = [
     ("e", "exp"),
@@ -104,17 +61,23 @@ impl Codec {
         }
     }
 
-    fn tag(key: &hmac::Key, redis_key: &str, payload: &[u8]) -> hmac::Tag {
+    /// The tag binds the key name (a value copied under another key is refused) and the
+    /// absolute expiry (a value replayed after its lifetime, or re-set without a TTL, is
+    /// refused).
+    fn tag(key: &hmac::Key, redis_key: &str, not_after: &[u8; 8], payload: &[u8]) -> hmac::Tag {
         let mut ctx = hmac::Context::with_key(key);
         ctx.update(&(redis_key.len() as u64).to_be_bytes());
         ctx.update(redis_key.as_bytes());
+        ctx.update(not_after);
         ctx.update(payload);
         ctx.sign()
     }
 
+    /// Encode a validation that stops being servable at `not_after_ms`.
     pub(crate) fn encode<C: JwtClaims>(
         &self,
         redis_key: &str,
+        not_after_ms: u64,
         v: &ValidatedToken<C>,
     ) -> Result<Vec<u8>, serde_json::Error> {
         use serde_json::{Map, Value};
@@ -130,43 +93,50 @@ impl Codec {
             }
         }
         let payload = serde_json::to_vec(&(meta, claims))?;
-        let mut out = Vec::with_capacity(1 + TAG_LEN + payload.len());
+        let not_after = not_after_ms.to_be_bytes();
+        let mut out = Vec::with_capacity(1 + TAG_LEN + 8 + payload.len());
         match &self.integrity {
             None => out.push(PLAIN),
             Some(key) => {
                 out.push(SIGNED);
-                out.extend_from_slice(Self::tag(key, redis_key, &payload).as_ref());
+                out.extend_from_slice(Self::tag(key, redis_key, &not_after, &payload).as_ref());
             }
         }
+        out.extend_from_slice(&not_after);
         out.extend_from_slice(&payload);
         Ok(out)
     }
 
-    /// Decode an untrusted value: anything that does not decode, lacks the tag we require, or
-    /// whose tag does not match this key name is an error (the caller treats it as a miss).
+    /// Decode an untrusted value at `now_ms`: anything that does not decode, lacks the tag we
+    /// require, whose tag does not match this key name and expiry, or whose `not_after` has
+    /// passed is an error (the caller treats it as a miss).
     pub(crate) fn decode<C: JwtClaims>(
         &self,
         redis_key: &str,
         value: &[u8],
+        now_ms: u64,
     ) -> Result<ValidatedToken<C>, String> {
+        fn split_not_after(rest: &[u8]) -> Result<(&[u8; 8], &[u8]), String> {
+            let (n, payload) = rest.split_first_chunk::<8>().ok_or("truncated expiry")?;
+            Ok((n, payload))
+        }
         let (&version, rest) = value.split_first().ok_or("empty value")?;
-        let payload = match (&self.integrity, version) {
-            (None, PLAIN) => rest,
+        let (not_after, payload) = match (&self.integrity, version) {
+            (None, PLAIN) => split_not_after(rest)?,
             (Some(key), SIGNED) => {
-                if rest.len() < TAG_LEN {
-                    return Err("truncated tag".into());
-                }
-                let (tag, payload) = rest.split_at(TAG_LEN);
-                let mut msg = Vec::with_capacity(8 + redis_key.len() + payload.len());
-                msg.extend_from_slice(&(redis_key.len() as u64).to_be_bytes());
-                msg.extend_from_slice(redis_key.as_bytes());
-                msg.extend_from_slice(payload);
-                hmac::verify(key, &msg, tag).map_err(|_| "integrity tag mismatch")?;
-                payload
+                let (tag, rest) = rest.split_first_chunk::<TAG_LEN>().ok_or("truncated tag")?;
+                let (not_after, payload) = split_not_after(rest)?;
+                let expected = Self::tag(key, redis_key, not_after, payload);
+                aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), tag)
+                    .map_err(|_| "integrity tag mismatch")?;
+                (not_after, payload)
             }
             (Some(_), PLAIN) => return Err("unsigned value where a signed one is required".into()),
             _ => return Err(format!("unknown value version {version}")),
         };
+        if u64::from_be_bytes(*not_after) <= now_ms {
+            return Err("entry past its not_after".into());
+        }
         let (meta, claims): (
             serde_json::Map<String, serde_json::Value>,
             serde_json::Value,
@@ -217,7 +187,10 @@ impl Codec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jwt_cache::{Fingerprint, StandardClaims};
+    use jwt_cache::StandardClaims;
+
+    const NOW: u64 = 1_000_000;
+    const LATER: u64 = NOW + 60_000;
 
     fn sample() -> ValidatedToken<StandardClaims> {
         ValidatedToken {
@@ -235,38 +208,32 @@ mod tests {
 
     #[test]
     fn round_trip_and_tamper() {
-        let keys = Keys::new("jwt:");
-        let k = CacheKey {
-            fingerprint: Fingerprint([1; 16]),
-            token: TokenHash::of("a.b.c"),
-        };
-        let name = keys.entry(&k);
-        assert!(name.starts_with("jwt:{") && name.contains("}:"));
+        let name = "jwt:{s}:t:f".to_owned();
         for codec in [Codec::new(None), Codec::new(Some(&[7u8; 32]))] {
-            let bytes = codec.encode(&name, &sample()).unwrap();
-            let back: ValidatedToken<StandardClaims> = codec.decode(&name, &bytes).unwrap();
+            let bytes = codec.encode(&name, LATER, &sample()).unwrap();
+            let back: ValidatedToken<StandardClaims> = codec.decode(&name, &bytes, NOW).unwrap();
             assert_eq!(back.meta, sample().meta);
             assert_eq!(*back.claims, *sample().claims);
-            assert!(codec.decode::<StandardClaims>(&name, b"").is_err());
-            assert!(codec.decode::<StandardClaims>(&name, b"1{garbage").is_err());
+            assert!(codec.decode::<StandardClaims>(&name, b"", NOW).is_err());
+            assert!(codec.decode::<StandardClaims>(&name, b"1{garbage", NOW).is_err());
             assert!(
                 codec
-                    .decode::<StandardClaims>(&name, &bytes[..bytes.len() - 1])
+                    .decode::<StandardClaims>(&name, &bytes[..bytes.len() - 1], NOW)
                     .is_err()
             );
         }
         let signed = Codec::new(Some(&[7u8; 32]));
-        let bytes = signed.encode(&name, &sample()).unwrap();
+        let bytes = signed.encode(&name, LATER, &sample()).unwrap();
         // Moved under another key: the tag covers the key name.
         assert!(
             signed
-                .decode::<StandardClaims>("jwt:{other}:x", &bytes)
+                .decode::<StandardClaims>("jwt:{other}:x", &bytes, NOW)
                 .is_err()
         );
         // Another secret.
         assert!(
             Codec::new(Some(&[8u8; 32]))
-                .decode::<StandardClaims>(&name, &bytes)
+                .decode::<StandardClaims>(&name, &bytes, NOW)
                 .is_err()
         );
         // Meta that differs from the claims survives the round trip.
@@ -276,12 +243,26 @@ mod tests {
         odd.meta.sub = None;
         let plain = Codec::new(None);
         let back: ValidatedToken<StandardClaims> = plain
-            .decode(&name, &plain.encode(&name, &odd).unwrap())
+            .decode(&name, &plain.encode(&name, LATER, &odd).unwrap(), NOW)
             .unwrap();
         assert_eq!(back.meta, odd.meta);
+        // Past its not_after: refused, signed or not; and the expiry is covered by the tag.
+        for codec in [Codec::new(None), Codec::new(Some(&[7u8; 32]))] {
+            let bytes = codec.encode(&name, NOW + 5, &sample()).unwrap();
+            assert!(codec.decode::<StandardClaims>(&name, &bytes, NOW).is_ok());
+            assert!(codec.decode::<StandardClaims>(&name, &bytes, NOW + 5).is_err());
+        }
+        let mut pushed = signed.encode(&name, NOW + 5, &sample()).unwrap();
+        // Move not_after (bytes 33..41) a day later: the tag no longer matches.
+        pushed[33..41].copy_from_slice(&(NOW + 86_400_000).to_be_bytes());
+        assert!(
+            signed
+                .decode::<StandardClaims>(&name, &pushed, NOW + 10)
+                .is_err()
+        );
         // An unsigned value where signed ones are required.
-        let plain = Codec::new(None).encode(&name, &sample()).unwrap();
-        assert!(signed.decode::<StandardClaims>(&name, &plain).is_err());
+        let plain = Codec::new(None).encode(&name, LATER, &sample()).unwrap();
+        assert!(signed.decode::<StandardClaims>(&name, &plain, NOW).is_err());
     }
 
     #[test]
@@ -294,7 +275,7 @@ mod tests {
             x
         };
         let name = "jwt:{k}:f";
-        let valid = Codec::new(None).encode(name, &sample()).unwrap();
+        let valid = Codec::new(None).encode(name, LATER, &sample()).unwrap();
         for codec in [Codec::new(None), Codec::new(Some(&[7u8; 32]))] {
             for i in 0..5000 {
                 let mut v: Vec<u8> = if i % 2 == 0 {
@@ -310,7 +291,7 @@ mod tests {
                 if i % 3 == 0 && !v.is_empty() {
                     v[0] = b'1' + (i % 2) as u8;
                 }
-                let _ = codec.decode::<StandardClaims>(name, &v);
+                let _ = codec.decode::<StandardClaims>(name, &v, NOW);
             }
         }
     }

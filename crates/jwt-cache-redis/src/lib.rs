@@ -10,9 +10,10 @@
 //!
 //! let cache = RedisCache::<StandardClaims>::connect("redis://127.0.0.1:6379").await?
 //!     .timeout(Duration::from_millis(5))
+//!     // Without it, Redis carries revocations only: claims read from Redis are served
+//!     // only when authenticated under a fleet-wide secret.
 //!     .integrity_key(b"a server-side secret of at least 32 bytes!")?;
-//! let auth = JwtCacheLayer::builder()
-//!     .validator(JwtValidator::hs256([7u8; 32])?.audience("content"))
+//! let auth = JwtCacheLayer::builder(JwtValidator::hs256([7u8; 32])?.audience("content"))
 //!     .cache(cache)
 //!     .build();
 //! # Ok(()) }
@@ -20,13 +21,19 @@
 //!
 //! What it does, per request (see `docs/redis.md` in the repository):
 //!
+//! - **Claims only when authenticated**: with an
+//!   [`integrity_key`](RedisCache::integrity_key), each value carries an HMAC-SHA256 over its
+//!   key name, its absolute expiry (`not_after`) and its payload; a value that does not
+//!   decode, whose tag does not match, or whose `not_after` has passed is a miss, counted in
+//!   [`RedisStats::decode_errors`]. Without a key, Redis carries **revocations only** (no
+//!   claims are written or read) unless you call
+//!   [`insecure_share_unsigned_claims`](RedisCache::insecure_share_unsigned_claims).
 //! - **One round trip on a hit**: the entry, the token's revocation marker, and the `jti` and
-//!   subject markers (named from the token's unverified claims) come back in one pipeline.
-//!   On a miss the authenticator validates and asks [`ClaimsCache::is_revoked`] (a second
-//!   round trip), and the write is fire-and-forget.
-//! - **Untrusted values**: a value that does not decode, or (with
-//!   [`integrity_key`](RedisCache::integrity_key)) whose HMAC over the key name and payload
-//!   does not match, is a miss, counted in [`RedisStats::decode_errors`].
+//!   subject markers (named from the token's unverified claims) come back in one pipeline,
+//!   which also answers the revocation check of a miss.
+//! - **A local validator never looks up claims**: the authenticator verifies a
+//!   [`JwtValidator`](jwt_cache::JwtValidator)'s signature first and then asks Redis about
+//!   revocation only (one round trip), so unauthenticated input costs no Redis call.
 //! - **Failures**: every call has a short timeout (default 5 ms); any error or timeout is a
 //!   [`CacheError`], on which the authenticator validates directly. After 5 consecutive
 //!   failures a circuit breaker refuses calls for 1 s, then lets one probe through.
@@ -42,96 +49,40 @@
 #![deny(missing_docs)]
 
 mod breaker;
+mod client;
 mod codec;
+mod keys;
+mod markers;
+mod stats;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
 pub use fred;
 use fred::clients::{Client, Pipeline};
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
-use fred::types::config::{Config, ReconnectPolicy};
-use fred::types::{Builder, Expiration, Value};
-use jwt_cache::cache::now_ms;
+use fred::types::{Expiration, Value};
+use jwt_cache::cache::{deadline_ms, now_ms};
 use jwt_cache::{
     CacheError, CacheKey, ClaimsCache, JwtClaims, Lookup, Revocation, RevocationCheck,
-    RevocationSet, TokenHash, TokenMeta, ValidatedToken,
+    RevocationSet, SignedHash, TokenMeta, ValidatedToken,
 };
 
 pub use self::breaker::CircuitBreaker;
-use self::codec::{Codec, Keys};
-
-/// Build a fred client for `url` the way a cache wants it: reconnect forever (every 100 ms),
-/// also when the first connection fails, one attempt per command, and start connecting in the
-/// background. `redis://`, `rediss://`, `redis-cluster://` and `redis-sentinel://` URLs work.
-pub fn client_from_url(url: &str) -> Result<Client, fred::error::Error> {
-    client_from_config(Config::from_url(url)?)
-}
-
-/// [`client_from_url`] for a fred `Config` you built yourself.
-pub fn client_from_config(mut config: Config) -> Result<Client, fred::error::Error> {
-    config.fail_fast = false;
-    let client = Builder::from_config(config)
-        .with_connection_config(|c| {
-            c.connection_timeout = Duration::from_secs(1);
-            c.internal_command_timeout = Duration::from_secs(1);
-            c.max_command_attempts = 1;
-        })
-        .set_policy(ReconnectPolicy::new_constant(0, 100))
-        .build()?;
-    // The connection task runs on its own; dropping its handle detaches it.
-    drop(client.connect());
-    Ok(client)
-}
-
-/// Counters of one [`RedisCache`].
-#[derive(Debug, Default)]
-pub struct RedisStats {
-    /// Calls made to Redis (a pipeline counts once).
-    pub calls: AtomicU64,
-    /// Calls that failed or timed out.
-    pub errors: AtomicU64,
-    /// Of those, timeouts.
-    pub timeouts: AtomicU64,
-    /// Values that did not decode or failed the integrity check (each treated as a miss).
-    pub decode_errors: AtomicU64,
-    /// Calls not made because the circuit breaker was open.
-    pub short_circuited: AtomicU64,
-}
-
-impl RedisStats {
-    fn get(c: &AtomicU64) -> u64 {
-        c.load(Ordering::Relaxed)
-    }
-    /// See the field.
-    pub fn calls(&self) -> u64 {
-        Self::get(&self.calls)
-    }
-    /// See the field.
-    pub fn errors(&self) -> u64 {
-        Self::get(&self.errors)
-    }
-    /// See the field.
-    pub fn timeouts(&self) -> u64 {
-        Self::get(&self.timeouts)
-    }
-    /// See the field.
-    pub fn decode_errors(&self) -> u64 {
-        Self::get(&self.decode_errors)
-    }
-    /// See the field.
-    pub fn short_circuited(&self) -> u64 {
-        Self::get(&self.short_circuited)
-    }
-}
+pub use self::client::{client_from_config, client_from_url, redacted_url};
+use self::codec::Codec;
+use self::keys::Keys;
+use self::markers::{SUBJECT_REVOKE_SCRIPT, marker_keys, markers_revoke, px};
+pub use self::stats::RedisStats;
 
 struct Inner<R> {
     client: R,
     keys: Keys,
-    codec: Codec,
+    /// `None`: revocations only (no integrity key, and no insecure opt-in).
+    codec: Option<Codec>,
     timeout: Duration,
     write_timeout: Duration,
     breaker: Arc<CircuitBreaker>,
@@ -177,7 +128,7 @@ impl<C: JwtClaims> RedisCache<C, Client> {
             .is_err()
         {
             tracing::warn!(
-                url,
+                redis = %redacted_url(url),
                 "redis not reachable yet; validating directly meanwhile"
             );
         }
@@ -189,13 +140,14 @@ impl<C: JwtClaims, R> RedisCache<C, R>
 where
     R: KeysInterface + LuaInterface + ClientLike + Clone + Send + Sync + 'static,
 {
-    /// A cache over a fred client or pool you configured and connected yourself.
+    /// A cache over a fred client or pool you configured and connected yourself. It carries
+    /// revocations only until [`integrity_key`](Self::integrity_key) is set.
     pub fn from_client(client: R) -> Self {
         RedisCache {
             inner: Arc::new(Inner {
                 client,
                 keys: Keys::new("jwt:"),
-                codec: Codec::new(None),
+                codec: None,
                 timeout: Duration::from_millis(5),
                 write_timeout: Duration::from_secs(1),
                 breaker: Arc::new(CircuitBreaker::new(5, Duration::from_secs(1))),
@@ -255,9 +207,13 @@ where
         self.with_inner(|i| i.breaker = Arc::new(CircuitBreaker::new(failures, cooldown)))
     }
 
-    /// Sign every value with HMAC-SHA256 under `secret` (at least 32 bytes), bound to its key
-    /// name; values without a valid tag are misses. Every instance sharing the Redis needs the
-    /// same secret.
+    /// Share validated claims through Redis, each value authenticated with HMAC-SHA256 under
+    /// `secret` (at least 32 bytes, the same on every instance), bound to its key name and
+    /// its absolute expiry; values without a valid tag, or past their expiry, are misses.
+    ///
+    /// Without it, Redis carries revocations only. A local
+    /// [`JwtValidator`](jwt_cache::JwtValidator) never reads claims from Redis either way (a
+    /// round trip costs more than the verification); remote validators gain from it.
     pub fn integrity_key(self, secret: &[u8]) -> Result<Self, jwt_cache::ConfigError> {
         if secret.len() < 32 {
             return Err(jwt_cache::ConfigError::WeakSecret {
@@ -267,7 +223,36 @@ where
             });
         }
         let codec = Codec::new(Some(secret));
-        Ok(self.with_inner(|i| i.codec = codec))
+        Ok(self.with_inner(|i| i.codec = Some(codec)))
+    }
+
+    /// Share claims through Redis **without authenticating them**: whoever can write to this
+    /// Redis can then log in as anyone, with any claims, through any validator that reads
+    /// claims from it (a remote one). Only for a Redis that nothing untrusted can write to,
+    /// when a shared secret cannot be distributed; prefer
+    /// [`integrity_key`](Self::integrity_key).
+    #[must_use]
+    pub fn insecure_share_unsigned_claims(self) -> Self {
+        self.with_inner(|i| i.codec = Some(Codec::new(None)))
+    }
+
+    /// Bound the revocations this instance keeps in memory (default
+    /// [`RevocationSet::DEFAULT_CAPACITY`]). Past it, a revocation is still written to Redis
+    /// but not kept locally (counted in [`RedisStats::local_revocations_dropped`]), so while
+    /// Redis is unreachable it is enforced only under fail-closed.
+    #[must_use]
+    pub fn local_revocation_capacity(self, capacity: usize) -> Self {
+        self.with_inner(|i| i.local = Arc::new(RevocationSet::with_capacity(capacity)))
+    }
+
+    /// The revocations this instance holds in memory (its size is the gauge to watch).
+    pub fn local_revocations(&self) -> &RevocationSet {
+        &self.inner.local
+    }
+
+    /// Whether claims are shared (an integrity key, or the insecure opt-in).
+    pub fn shares_claims(&self) -> bool {
+        self.inner.codec.is_some()
     }
 
     /// The fred client.
@@ -285,9 +270,9 @@ where
         &self.inner.breaker
     }
 
-    /// The Redis key a validation is stored under.
-    pub fn entry_key(&self, key: &CacheKey) -> String {
-        self.inner.keys.entry(key)
+    /// The Redis key a validation of `token` is stored under.
+    pub fn entry_key(&self, key: &CacheKey, token: &str) -> String {
+        self.inner.keys.entry(&SignedHash::of(token), key)
     }
 
     /// Run one Redis call under the breaker and the timeout.
@@ -352,55 +337,7 @@ where
             .collect())
     }
 
-    /// Revocation markers for a token: keys to fetch, in order token / jti / subject.
-    fn marker_keys(&self, token: &TokenHash, meta: &TokenMeta) -> Vec<String> {
-        let keys = &self.inner.keys;
-        let mut out = vec![keys.token_revoked(token)];
-        if let Some(j) = &meta.jti {
-            out.push(keys.jti_revoked(j));
-        }
-        if let Some(s) = &meta.sub {
-            out.push(keys.subject_revoked(s));
-        }
-        out
-    }
-
-    /// Whether the fetched markers (in `marker_keys` order) revoke a token with `meta`.
-    fn markers_revoke(meta: &TokenMeta, markers: &[Option<Vec<u8>>]) -> bool {
-        let mut it = markers.iter();
-        if it.next().is_some_and(Option::is_some) {
-            return true;
-        }
-        if meta.jti.is_some() && it.next().is_some_and(Option::is_some) {
-            return true;
-        }
-        if meta.sub.is_some()
-            && let Some(Some(v)) = it.next()
-        {
-            // An unreadable subject marker revokes (fail closed on garbage).
-            let before = std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok());
-            return before.is_none_or(|before| Revocation::subject_covers(before, meta.iat));
-        }
-        false
-    }
 }
-
-/// `KEYS[1]` = subject marker, `ARGV[1]` = issued_before, `ARGV[2]` = TTL in ms.
-const SUBJECT_REVOKE_SCRIPT: &str = r#"
-local cur = redis.call('GET', KEYS[1])
-local ttl = ARGV[2]
-if redis.call('PTTL', KEYS[1]) > tonumber(ttl) then
-  ttl = tostring(redis.call('PTTL', KEYS[1]))
-end
-if cur == false or (tonumber(cur) or 0) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-else
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return 1
-"#;
 
 fn same(a: &Option<String>, b: &Option<String>) -> bool {
     a.as_deref() == b.as_deref()
@@ -413,20 +350,24 @@ where
 {
     async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError> {
         let inner = &self.inner;
+        let signed = SignedHash::of(token);
         // Which jti/subject markers to fetch: named from the token's own (unverified) claims, so
         // they travel with the entry. The decision below uses the entry's validated claims and
         // refuses an entry whose ids differ from the token's.
         let peek = jwt_cache::unverified_meta(token).unwrap_or_default();
-        let entry_key = inner.keys.entry(key);
-        let mut keys = vec![entry_key.clone()];
-        keys.extend(self.marker_keys(&key.token, &peek));
-        let mut values = self.get_many(keys, inner.timeout).await?;
-        let markers = values.split_off(1);
+        let entry_key = inner.codec.as_ref().map(|_| inner.keys.entry(&signed, key));
+        let mut keys: Vec<String> = entry_key.iter().cloned().collect();
+        keys.extend(marker_keys(&inner.keys, &signed, &peek));
+        let mut markers = self.get_many(keys, inner.timeout).await?;
+        let raw = match entry_key {
+            Some(_) => markers.remove(0),
+            None => None,
+        };
         // What the markers say about the token's own ids: the answer to the revocation check
         // of a miss, so that a miss too costs one round trip.
         let miss = || {
-            let revoked = inner.local.is_revoked(&key.token, &peek, now_ms())
-                || Self::markers_revoke(&peek, &markers);
+            let revoked = inner.local.is_revoked(&signed, &peek, now_ms())
+                || markers_revoke(&peek, &markers);
             Lookup::MissChecked(RevocationCheck {
                 jti: peek.jti.clone(),
                 sub: peek.sub.clone(),
@@ -434,14 +375,14 @@ where
                 revoked,
             })
         };
-        let Some(raw) = values.pop().flatten() else {
+        let (Some(codec), Some(entry_key), Some(raw)) = (&inner.codec, &entry_key, raw) else {
             return Ok(miss());
         };
-        let v: ValidatedToken<C> = match inner.codec.decode(&entry_key, &raw) {
+        let v: ValidatedToken<C> = match codec.decode(entry_key, &raw, now_ms()) {
             Ok(v) => v,
             Err(why) => {
                 inner.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(key = %entry_key, why, "undecodable value in redis: treated as a miss");
+                tracing::warn!(key = %entry_key, why, "unusable value in redis: treated as a miss");
                 return Ok(miss());
             }
         };
@@ -450,8 +391,7 @@ where
             tracing::warn!(key = %entry_key, "redis entry does not match its token: treated as a miss");
             return Ok(miss());
         }
-        if inner.local.is_revoked(&key.token, &v.meta, now_ms())
-            || Self::markers_revoke(&v.meta, &markers)
+        if inner.local.is_revoked(&signed, &v.meta, now_ms()) || markers_revoke(&v.meta, &markers)
         {
             return Ok(Lookup::Revoked);
         }
@@ -461,16 +401,19 @@ where
     async fn put(
         &self,
         key: &CacheKey,
+        signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        let entry_key = self.inner.keys.entry(key);
-        let bytes = self
-            .inner
-            .codec
-            .encode(&entry_key, &value)
+        // Revocations only: no claims are written.
+        let Some(codec) = &self.inner.codec else {
+            return Ok(());
+        };
+        let entry_key = self.inner.keys.entry(signed, key);
+        let bytes = codec
+            .encode(&entry_key, deadline_ms(now_ms(), ttl), &value)
             .map_err(|e| CacheError::Decode(e.to_string()))?;
-        let ms = ttl.as_millis().max(1) as i64;
+        let ms = px(ttl);
         let client = self.inner.client.clone();
         self.call(self.inner.write_timeout, async move {
             client
@@ -480,33 +423,37 @@ where
         .await
     }
 
-    async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
-        let entry_key = self.inner.keys.entry(key);
-        let client = self.inner.client.clone();
-        self.call(self.inner.write_timeout, async move {
-            client.del::<(), _>(entry_key).await
-        })
-        .await
+    /// Nothing to do: entries are keyed by the token's signed part too, which `key` does not
+    /// carry, and they expire on their own. A revoked token's entry is never served (its
+    /// marker comes back with it); a hit whose key left the key set is refused on every
+    /// re-check and replaced by the next validation.
+    async fn remove(&self, _key: &CacheKey) -> Result<(), CacheError> {
+        Ok(())
     }
 
-    async fn is_revoked(&self, token: &TokenHash, meta: &TokenMeta) -> Result<bool, CacheError> {
+    async fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta) -> Result<bool, CacheError> {
         if self.inner.local.is_revoked(token, meta, now_ms()) {
             return Ok(true);
         }
         let markers = self
-            .get_many(self.marker_keys(token, meta), self.inner.timeout)
+            .get_many(marker_keys(&self.inner.keys, token, meta), self.inner.timeout)
             .await?;
-        Ok(Self::markers_revoke(meta, &markers))
+        Ok(markers_revoke(meta, &markers))
     }
 
     async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError> {
         let now = now_ms();
-        // Enforced by this instance from memory whatever happens to Redis.
-        self.inner
-            .local
-            .insert(revocation, now.saturating_add(ttl.as_millis() as u64), now);
+        // Enforced by this instance from memory whatever happens to Redis (while the bounded
+        // set has room; Redis stays the source of truth).
+        if let Err(e) = self.inner.local.insert(revocation, deadline_ms(now, ttl), now) {
+            self.inner
+                .stats
+                .local_revocations_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "revocation not kept in memory; written to redis only");
+        }
         let keys = &self.inner.keys;
-        let ms = ttl.as_millis().max(1) as i64;
+        let ms = px(ttl);
         let client = self.inner.client.clone();
         let marker = match revocation {
             Revocation::Token(h) => Some(keys.token_revoked(h)),
@@ -525,8 +472,6 @@ where
         match revocation {
             Revocation::Token(_) | Revocation::Jti(_) => Ok(()),
             Revocation::Subject { sub, issued_before } => {
-                // Keep the latest `issued_before` and the longest TTL: a later call with an
-                // earlier time (or two instances racing) never weakens a revocation.
                 let key = keys.subject_revoked(sub);
                 let args = vec![issued_before.to_string(), ms.to_string()];
                 self.call(self.inner.write_timeout, async move {

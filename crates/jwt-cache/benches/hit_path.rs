@@ -61,8 +61,7 @@ fn stack(validator: Option<(JwtValidator, Duration)>) -> Svc {
         Some((v, ttl)) => Svc::new(
             ServiceBuilder::new()
                 .layer(
-                    JwtCacheLayer::builder()
-                        .validator(v)
+                    JwtCacheLayer::builder(v)
                         .cache(MemoryCache::new(100_000))
                         .ttl(ttl)
                         .build(),

@@ -37,6 +37,10 @@ pub enum ValidationError {
     /// A required claim is missing.
     #[error("missing required claim `{0}`")]
     MissingClaim(String),
+    /// `exp` is further away than the authenticator's `max_token_lifetime`: a revocation
+    /// marker could lapse before such a token does, so it is refused.
+    #[error("token lifetime exceeds the allowed maximum")]
+    LifetimeTooLong,
     /// The validator could not decide (auth service or key set unreachable). Transient:
     /// never cached, answered with 503.
     #[error("validator unavailable: {0}")]
@@ -57,6 +61,7 @@ impl ValidationError {
             ValidationError::AlgorithmNotAllowed => "algorithm not allowed",
             ValidationError::WrongType => "wrong token type",
             ValidationError::MissingClaim(_) => "missing required claim",
+            ValidationError::LifetimeTooLong => "token lifetime too long",
             ValidationError::Unavailable(_) => "validator unavailable",
         }
     }
@@ -79,6 +84,12 @@ pub enum CacheError {
     /// The backend's circuit breaker is open after repeated failures: no call was made.
     #[error("cache circuit breaker open")]
     CircuitOpen,
+    /// The in-process revocation set is full of live revocations: this one was not recorded.
+    #[error("revocation set full ({capacity} live revocations)")]
+    RevocationsFull {
+        /// The configured bound.
+        capacity: usize,
+    },
 }
 
 /// Why a request was not authenticated. Adapters turn it into a response with
@@ -208,9 +219,12 @@ pub enum ConfigError {
         /// The minimum.
         min: usize,
     },
-    /// No key was configured.
-    #[error("no verification key configured")]
-    NoKey,
+    /// PEM material (a public key) given as an HMAC secret: anyone holding the public key
+    /// could sign tokens (algorithm confusion, RFC 8725 §2.1).
+    #[error(
+        "an HMAC algorithm (HS256/384/512) needs a shared secret, not PEM key material: a public key used as an HMAC secret lets anyone sign tokens"
+    )]
+    PemAsHmacSecret,
     /// jsonwebtoken has no usable crypto provider (both or neither backend compiled in).
     #[error("jsonwebtoken has no crypto provider: {0}")]
     CryptoProvider(&'static str),

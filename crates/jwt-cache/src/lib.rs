@@ -23,7 +23,8 @@ pub use error::{CacheError, ConfigError, Rejection, ValidationError};
 pub use extract::{MissingClaims, claims_from_extensions};
 pub use middleware::{DefaultRejection, JwtCache, JwtCacheLayer, RejectWith, RejectionHandler};
 pub use token::{
-    DEFAULT_MAX_TOKEN_LEN, TokenHash, check_compact, parse_authorization, unverified_meta,
+    DEFAULT_MAX_TOKEN_LEN, SignedHash, TokenHash, check_compact, parse_authorization,
+    unverified_meta,
 };
 pub use validator::{Fingerprint, JwtValidator, TokenValidator, ValidatedToken, VerificationKey};
 

@@ -179,8 +179,8 @@ pub fn unverified_meta(token: &str) -> Option<crate::claims::TokenMeta> {
     Some(reg.into_meta(None))
 }
 
-/// SHA-256 of a token's exact bytes: what the cache and token revocations are keyed by.
-/// The raw token is never stored.
+/// SHA-256 of a token's exact bytes: what cache entries are keyed by (a hit is only ever
+/// served for the very bytes that were validated). The raw token is never stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenHash(pub [u8; 32]);
 
@@ -193,6 +193,34 @@ impl TokenHash {
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
         hex(&self.0)
+    }
+}
+
+/// SHA-256 of a token's signed part (`header.payload`, everything before the last `.`): what
+/// token revocations are keyed by.
+///
+/// A signature can have more than one valid encoding (an ECDSA signature `(r, s)` has a twin
+/// `(r, n - s)`; base64url has non-canonical trailing bits): every encoding of the same signed
+/// content has the same `SignedHash`, so revoking one revokes them all.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SignedHash(pub [u8; 32]);
+
+impl SignedHash {
+    /// Hash the signed part of a compact token (the whole string when it has no `.`).
+    pub fn of(token: &str) -> Self {
+        let signed = token.rfind('.').map_or(token, |i| &token[..i]);
+        SignedHash(Sha256::digest(signed.as_bytes()).into())
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl std::fmt::Debug for SignedHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SignedHash({})", &self.to_hex()[..16])
     }
 }
 
@@ -286,6 +314,17 @@ mod tests {
         );
         assert!(check_compact(&bad_late, 10_000).is_err());
         assert!(check_compact("aaaa.bbbb.cccc", 14).is_ok());
+    }
+
+    #[test]
+    fn signed_hash_covers_header_and_payload_only() {
+        assert_eq!(SignedHash::of("a.b.sig1"), SignedHash::of("a.b.sig2"));
+        assert_eq!(
+            SignedHash::of("a.b.c").to_hex(),
+            // sha256("a.b")
+            hex(&Sha256::digest(b"a.b"))
+        );
+        assert_ne!(SignedHash::of("a.b.c"), SignedHash::of("a.x.c"));
     }
 
     #[test]

@@ -147,8 +147,7 @@ fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
 pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
     let addr = addr(program)?;
     let (validator, issuer) = validator()?;
-    let builder = JwtCacheBuilder::<StandardClaims>::new()
-        .validator(validator)
+    let builder = JwtCacheBuilder::<StandardClaims>::new(validator)
         .ttl(Duration::from_secs(600));
     let (auth, cache_name) = match env("REDIS_URL") {
         Some(url) => {

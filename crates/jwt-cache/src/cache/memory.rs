@@ -3,10 +3,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{CacheKey, ClaimsCache, Lookup, Revocation, RevocationSet, now_ms};
+use super::{CacheKey, ClaimsCache, Lookup, Revocation, RevocationSet, deadline_ms, now_ms};
 use crate::claims::TokenMeta;
 use crate::error::CacheError;
-use crate::token::TokenHash;
+use crate::token::SignedHash;
 use crate::validator::ValidatedToken;
 
 /// The embedded default: an in-process cache bounded by entry count, each entry expiring at its
@@ -33,6 +33,7 @@ struct Inner<C> {
 
 struct Entry<C> {
     value: Arc<ValidatedToken<C>>,
+    signed: SignedHash,
     expires_ms: u64,
 }
 
@@ -40,6 +41,7 @@ impl<C> Clone for Entry<C> {
     fn clone(&self) -> Self {
         Entry {
             value: self.value.clone(),
+            signed: self.signed,
             expires_ms: self.expires_ms,
         }
     }
@@ -64,12 +66,22 @@ impl<C> std::fmt::Debug for MemoryCache<C> {
 }
 
 impl<C: Send + Sync + 'static> MemoryCache<C> {
-    /// A cache holding at most `capacity` validations.
+    /// The capacity of the cache an authenticator builds when none is configured.
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+
+    /// A cache holding at most `capacity` validations, and at most
+    /// [`RevocationSet::DEFAULT_CAPACITY`] revocations.
     pub fn new(capacity: usize) -> Self {
+        Self::with_revocation_capacity(capacity, RevocationSet::DEFAULT_CAPACITY)
+    }
+
+    /// A cache holding at most `capacity` validations and `revocations` revocations (see
+    /// [`RevocationSet`] for what happens when that bound is reached).
+    pub fn with_revocation_capacity(capacity: usize, revocations: usize) -> Self {
         MemoryCache {
             inner: Arc::new(Inner {
                 entries: quick_cache::sync::Cache::new(capacity.max(1)),
-                revocations: RevocationSet::new(),
+                revocations: RevocationSet::with_capacity(revocations),
             }),
         }
     }
@@ -102,7 +114,7 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
         if self
             .inner
             .revocations
-            .is_revoked(&key.token, &entry.value.meta, now)
+            .is_revoked(&entry.signed, &entry.value.meta, now)
         {
             return Lookup::Revoked;
         }
@@ -110,9 +122,22 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
     }
 
     /// Synchronous insert (what [`ClaimsCache::put`] does).
-    pub fn put_now(&self, key: &CacheKey, value: Arc<ValidatedToken<C>>, ttl: Duration) {
-        let expires_ms = now_ms().saturating_add(ttl.as_millis() as u64);
-        self.inner.entries.insert(*key, Entry { value, expires_ms });
+    pub fn put_now(
+        &self,
+        key: &CacheKey,
+        signed: &SignedHash,
+        value: Arc<ValidatedToken<C>>,
+        ttl: Duration,
+    ) {
+        let expires_ms = deadline_ms(now_ms(), ttl);
+        self.inner.entries.insert(
+            *key,
+            Entry {
+                value,
+                signed: *signed,
+                expires_ms,
+            },
+        );
     }
 }
 
@@ -129,10 +154,11 @@ impl<C: Send + Sync + 'static> ClaimsCache<C> for MemoryCache<C> {
     async fn put(
         &self,
         key: &CacheKey,
+        signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        self.put_now(key, value, ttl);
+        self.put_now(key, signed, value, ttl);
         Ok(())
     }
 
@@ -141,7 +167,7 @@ impl<C: Send + Sync + 'static> ClaimsCache<C> for MemoryCache<C> {
         Ok(())
     }
 
-    async fn is_revoked(&self, token: &TokenHash, meta: &TokenMeta) -> Result<bool, CacheError> {
+    async fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta) -> Result<bool, CacheError> {
         Ok(self.inner.revocations.is_revoked(token, meta, now_ms()))
     }
 
@@ -149,7 +175,6 @@ impl<C: Send + Sync + 'static> ClaimsCache<C> for MemoryCache<C> {
         let now = now_ms();
         self.inner
             .revocations
-            .insert(revocation, now.saturating_add(ttl.as_millis() as u64), now);
-        Ok(())
+            .insert(revocation, deadline_ms(now, ttl), now)
     }
 }

@@ -12,7 +12,7 @@ pub use self::memory::MemoryCache;
 pub use self::revocation::{Revocation, RevocationSet};
 use crate::claims::TokenMeta;
 use crate::error::CacheError;
-use crate::token::TokenHash;
+use crate::token::{SignedHash, TokenHash};
 use crate::validator::{Fingerprint, ValidatedToken};
 
 /// Where a validation is cached: the validator's [`Fingerprint`] and the token's SHA-256.
@@ -81,10 +81,14 @@ pub trait ClaimsCache<C>: Send + Sync + 'static {
     /// to fetch revocation markers in the same round trip; it must never be stored.
     async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError>;
 
-    /// Store a validation for `ttl` (already `min(configured ttl, exp - now)`).
+    /// Store a validation for `ttl` (already `min(configured ttl, exp - now)`). `signed` is
+    /// the token's [`SignedHash`]: a hit must check token revocations against it (an
+    /// in-process cache keeps it beside the entry; a shared cache recomputes it from the
+    /// token in [`get`](Self::get)).
     async fn put(
         &self,
         key: &CacheKey,
+        signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
     ) -> Result<(), CacheError>;
@@ -92,8 +96,9 @@ pub trait ClaimsCache<C>: Send + Sync + 'static {
     /// Forget a validation.
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError>;
 
-    /// Whether a revocation covers a token just validated (the miss path).
-    async fn is_revoked(&self, token: &TokenHash, meta: &TokenMeta) -> Result<bool, CacheError>;
+    /// Whether a revocation covers a token just validated (the miss path): a token
+    /// revocation of its signed part, or a `jti` or subject revocation covering `meta`.
+    async fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta) -> Result<bool, CacheError>;
 
     /// Record a revocation, kept for `ttl` (as long as the longest token it can cover).
     async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError>;
@@ -114,15 +119,16 @@ where
     async fn put(
         &self,
         key: &CacheKey,
+        signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        (**self).put(key, value, ttl).await
+        (**self).put(key, signed, value, ttl).await
     }
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
         (**self).remove(key).await
     }
-    async fn is_revoked(&self, token: &TokenHash, meta: &TokenMeta) -> Result<bool, CacheError> {
+    async fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta) -> Result<bool, CacheError> {
         (**self).is_revoked(token, meta).await
     }
     async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError> {
@@ -134,6 +140,40 @@ where
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(saturating_ms)
         .unwrap_or(0)
+}
+
+/// A duration in whole milliseconds, saturating at `u64::MAX` instead of wrapping (a huge
+/// `exp` must give a long-lived revocation marker, never a short one).
+pub fn saturating_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The deadline `now_ms + ttl`, saturating.
+pub fn deadline_ms(now_ms: u64, ttl: Duration) -> u64 {
+    now_ms.saturating_add(saturating_ms(ttl))
+}
+
+/// The fleet-wide margin every revocation marker outlives the tokens it covers by: 5 minutes.
+///
+/// A marker must outlive what it covers in every service that reads it, whatever clock leeway
+/// that service uses. The margin is a constant, not the revoking service's leeway: the
+/// authenticator refuses any token whose `exp` is more than this margin in the past, whatever
+/// its validator's leeway, so no service on the fleet can accept a token after its marker
+/// has gone.
+pub const REVOCATION_MARGIN: Duration = Duration::from_secs(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_saturate() {
+        assert_eq!(saturating_ms(Duration::MAX), u64::MAX);
+        assert_eq!(saturating_ms(Duration::from_secs(u64::MAX / 1000 + 1)), u64::MAX);
+        assert_eq!(saturating_ms(Duration::from_millis(1500)), 1500);
+        assert_eq!(deadline_ms(u64::MAX - 5, Duration::from_secs(1)), u64::MAX);
+        assert_eq!(deadline_ms(10, Duration::from_millis(5)), 15);
+    }
 }

@@ -3,13 +3,15 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::claims::TokenMeta;
-use crate::token::TokenHash;
+use crate::error::CacheError;
+use crate::token::SignedHash;
 
 /// A revocation: what it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
-    /// One token, by the SHA-256 of its bytes (logout).
-    Token(TokenHash),
+    /// One token, by the SHA-256 of its signed part (logout): covers every encoding of the
+    /// same signed content, e.g. the high-S twin of an ECDSA signature (see [`SignedHash`]).
+    Token(SignedHash),
     /// Every token with this `jti`.
     Jti(String),
     /// Every token of this subject issued before `issued_before` (seconds since the Unix
@@ -30,7 +32,7 @@ impl Revocation {
     }
 
     /// Whether this revocation covers a token.
-    pub fn covers(&self, token: &TokenHash, meta: &TokenMeta) -> bool {
+    pub fn covers(&self, token: &SignedHash, meta: &TokenMeta) -> bool {
         match self {
             Revocation::Token(h) => h == token,
             Revocation::Jti(j) => meta.jti.as_deref() == Some(j.as_str()),
@@ -45,32 +47,97 @@ impl Revocation {
 /// Revocations held in memory, each until its own deadline. Never evicted before then:
 /// an evicted revocation would let a revoked token back in.
 ///
+/// Bounded: at most [`capacity`](Self::capacity) revocations (default
+/// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)). When it is reached, expired revocations are
+/// purged first; if the set is still full, [`insert`](Self::insert) refuses the new one with
+/// [`CacheError::RevocationsFull`] and records nothing, so the caller (a logout handler) learns
+/// that the revocation was not made, rather than an older one being silently dropped.
+/// Updating a revocation already held always succeeds.
+///
 /// Used by [`MemoryCache`](crate::MemoryCache), and by shared caches to keep enforcing the
 /// revocations an instance has seen while the shared store is unreachable.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RevocationSet {
     any: AtomicBool,
+    capacity: usize,
     maps: RwLock<Maps>,
+}
+
+impl Default for RevocationSet {
+    fn default() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
 }
 
 #[derive(Debug, Default)]
 struct Maps {
-    tokens: HashMap<TokenHash, u64>,
+    tokens: HashMap<SignedHash, u64>,
     jtis: HashMap<String, u64>,
     /// sub -> (issued_before, until_ms)
     subjects: HashMap<String, (u64, u64)>,
     writes: usize,
 }
 
+impl Maps {
+    fn len(&self) -> usize {
+        self.tokens.len() + self.jtis.len() + self.subjects.len()
+    }
+
+    fn holds(&self, revocation: &Revocation) -> bool {
+        match revocation {
+            Revocation::Token(h) => self.tokens.contains_key(h),
+            Revocation::Jti(j) => self.jtis.contains_key(j),
+            Revocation::Subject { sub, .. } => self.subjects.contains_key(sub),
+        }
+    }
+
+    fn purge(&mut self, now_ms: u64) {
+        self.tokens.retain(|_, until| *until > now_ms);
+        self.jtis.retain(|_, until| *until > now_ms);
+        self.subjects.retain(|_, (_, until)| *until > now_ms);
+    }
+}
+
 impl RevocationSet {
-    /// An empty set.
+    /// The default bound: 250 000 revocations (a few tens of MB at most).
+    pub const DEFAULT_CAPACITY: usize = 250_000;
+
+    /// An empty set of [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Record `revocation` until `until_ms` (milliseconds since the Unix epoch).
-    pub fn insert(&self, revocation: &Revocation, until_ms: u64, now_ms: u64) {
+    /// An empty set holding at most `capacity` revocations.
+    pub fn with_capacity(capacity: usize) -> Self {
+        RevocationSet {
+            any: AtomicBool::new(false),
+            capacity: capacity.max(1),
+            maps: RwLock::new(Maps::default()),
+        }
+    }
+
+    /// The bound.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Record `revocation` until `until_ms` (milliseconds since the Unix epoch). Fails, and
+    /// records nothing, when the set is full of live revocations and this one is new.
+    pub fn insert(
+        &self,
+        revocation: &Revocation,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), CacheError> {
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= self.capacity && !m.holds(revocation) {
+            m.purge(now_ms);
+            if m.len() >= self.capacity {
+                return Err(CacheError::RevocationsFull {
+                    capacity: self.capacity,
+                });
+            }
+        }
         match revocation {
             Revocation::Token(h) => {
                 let e = m.tokens.entry(*h).or_insert(0);
@@ -88,15 +155,14 @@ impl RevocationSet {
         }
         m.writes += 1;
         if m.writes.is_multiple_of(1024) {
-            m.tokens.retain(|_, until| *until > now_ms);
-            m.jtis.retain(|_, until| *until > now_ms);
-            m.subjects.retain(|_, (_, until)| *until > now_ms);
+            m.purge(now_ms);
         }
         self.any.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Whether a live revocation covers the token.
-    pub fn is_revoked(&self, token: &TokenHash, meta: &TokenMeta, now_ms: u64) -> bool {
+    pub fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta, now_ms: u64) -> bool {
         if !self.any.load(Ordering::Acquire) {
             return false;
         }
@@ -119,14 +185,48 @@ impl RevocationSet {
         false
     }
 
-    /// Number of revocations held (live or not yet purged).
+    /// Number of revocations held (live or not yet purged): the gauge to watch against
+    /// [`capacity`](Self::capacity).
     pub fn len(&self) -> usize {
-        let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        m.tokens.len() + m.jtis.len() + m.subjects.len()
+        self.maps.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_refuses_new_revocations_when_full_of_live_ones() {
+        let set = RevocationSet::with_capacity(2);
+        let now = 1_000;
+        set.insert(&Revocation::Jti("a".into()), now + 10, now).unwrap();
+        set.insert(&Revocation::Jti("b".into()), now + 5_000, now).unwrap();
+        // Full of live revocations: a new one is refused, nothing is evicted.
+        let err = set
+            .insert(&Revocation::Jti("c".into()), now + 10, now)
+            .unwrap_err();
+        assert!(matches!(err, CacheError::RevocationsFull { capacity: 2 }));
+        assert_eq!(set.len(), 2);
+        let meta = |j: &str| TokenMeta {
+            jti: Some(j.into()),
+            ..Default::default()
+        };
+        let h = SignedHash([0; 32]);
+        assert!(set.is_revoked(&h, &meta("a"), now));
+        assert!(!set.is_revoked(&h, &meta("c"), now));
+        // Updating one already held always works.
+        set.insert(&Revocation::Jti("a".into()), now + 20, now).unwrap();
+        // Once one has expired, it makes room.
+        set.insert(&Revocation::Jti("c".into()), now + 10, now + 30)
+            .unwrap();
+        assert!(set.is_revoked(&h, &meta("c"), now + 30));
+        assert!(set.is_revoked(&h, &meta("b"), now + 30));
+        assert_eq!(set.len(), 2);
     }
 }

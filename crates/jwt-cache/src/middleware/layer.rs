@@ -12,8 +12,7 @@ use crate::claims::{JwtClaims, StandardClaims};
 /// use std::time::Duration;
 /// use jwt_cache::{JwtCacheLayer, JwtValidator, MemoryCache};
 /// # let secret = [42u8; 32];
-/// let auth = JwtCacheLayer::builder()
-///     .validator(JwtValidator::hs256(secret)?.issuer("https://id.example").audience("content"))
+/// let auth = JwtCacheLayer::builder(JwtValidator::hs256(secret)?.issuer("https://id.example").audience("content"))
 ///     .cache(MemoryCache::new(100_000))
 ///     .ttl(Duration::from_secs(600))
 ///     .build();
@@ -50,8 +49,10 @@ impl<C, H: std::fmt::Debug> std::fmt::Debug for JwtCacheLayer<C, H> {
 impl JwtCacheLayer {
     /// A builder for [`StandardClaims`]; for claims of your own type use
     /// [`JwtCacheBuilder::<MyClaims>::new()`](JwtCacheBuilder::new).
-    pub fn builder() -> JwtCacheBuilder<StandardClaims> {
-        JwtCacheBuilder::new()
+    pub fn builder(
+        validator: impl crate::TokenValidator<StandardClaims>,
+    ) -> JwtCacheBuilder<StandardClaims> {
+        JwtCacheBuilder::new(validator)
     }
 }
 
@@ -71,7 +72,7 @@ impl<C, H> JwtCacheLayer<C, H> {
     ///
     /// ```
     /// # use jwt_cache::{JwtCacheLayer, JwtValidator, Rejection};
-    /// # let layer = JwtCacheLayer::builder().validator(JwtValidator::hs256([1u8; 32]).unwrap()).build();
+    /// # let layer = JwtCacheLayer::builder(JwtValidator::hs256([1u8; 32]).unwrap()).build();
     /// let layer = layer.on_rejection(|r: Rejection| {
     ///     http::Response::builder()
     ///         .status(r.status())

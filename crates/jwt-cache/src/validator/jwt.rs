@@ -113,8 +113,13 @@ impl VerificationKey {
     }
 
     /// A shared HMAC secret for HS256/384/512. Fails on a secret shorter than the hash
-    /// output (32, 48 or 64 bytes; RFC 7518 §3.2).
+    /// output (32, 48 or 64 bytes; RFC 7518 §3.2), and on PEM material: a public key is
+    /// public, so using it as an HMAC secret lets anyone sign tokens (RFC 8725 §2.1,
+    /// algorithm confusion moved into configuration).
     pub fn hmac(secret: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
+        if looks_like_pem(secret) {
+            return Err(ConfigError::PemAsHmacSecret);
+        }
         let min = match alg {
             Algorithm::HS256 => 32,
             Algorithm::HS384 => 48,
@@ -285,14 +290,18 @@ impl JwtValidator {
         )?))
     }
 
-    /// A validator for `alg` with a public key in PEM (or, for HS*, the secret's bytes).
+    /// A validator for an asymmetric `alg` (RS*, PS*, ES*, EdDSA) with a public key in PEM.
+    ///
+    /// An HMAC algorithm is refused with [`ConfigError::PemAsHmacSecret`]: a PEM file holds a
+    /// public key, and a public key used as an HMAC secret lets anyone sign tokens. HMAC
+    /// secrets come through [`hs256`](Self::hs256) / [`VerificationKey::hmac`].
     pub fn from_pem(alg: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         let pem = pem.as_ref();
         let key = match alg.family() {
             AlgorithmFamily::Rsa => VerificationKey::rsa_pem(pem, alg)?,
             AlgorithmFamily::Ec => VerificationKey::ec_pem(pem, alg)?,
             AlgorithmFamily::Ed => VerificationKey::ed_pem(pem)?,
-            AlgorithmFamily::Hmac => VerificationKey::hmac(pem, alg)?,
+            AlgorithmFamily::Hmac => return Err(ConfigError::PemAsHmacSecret),
         };
         Ok(Self::new(key))
     }
@@ -321,10 +330,12 @@ impl JwtValidator {
         self
     }
 
-    /// Clock leeway for `exp` and `nbf`, in seconds (default 60).
+    /// Clock leeway for `exp` and `nbf`, in seconds (default 60), at most
+    /// [`REVOCATION_MARGIN`](crate::cache::REVOCATION_MARGIN) (300 s; larger values are
+    /// capped): revocation markers outlive tokens by that fleet-wide margin, no more.
     #[must_use]
     pub fn leeway(mut self, secs: u64) -> Self {
-        self.policy.leeway = secs;
+        self.policy.leeway = secs.min(crate::cache::REVOCATION_MARGIN.as_secs());
         self.rebuild();
         self
     }
@@ -442,6 +453,33 @@ impl JwtValidator {
     }
 }
 
+/// Whether bytes hold PEM armour (`-----BEGIN `), anywhere: key files often start with a
+/// comment or whitespace.
+fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// The JWA name of an algorithm: stable bytes for the fingerprint (not `Debug` output of a
+/// dependency type, which an upgrade could change).
+fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::EdDSA => "EdDSA",
+        // An algorithm added by a jsonwebtoken upgrade: a deliberate change of identity.
+        _ => "unknown",
+    }
+}
+
 fn normalize_typ(t: &str) -> String {
     let t = t.trim().to_ascii_lowercase();
     t.strip_prefix("application/")
@@ -495,33 +533,51 @@ impl<C: JwtClaims> TokenValidator<C> for JwtValidator {
         self.verify(token)
     }
 
+    /// A digest of stable bytes only (JWA algorithm names, key material digests, sorted
+    /// claim values, each length-prefixed): a dependency upgrade does not change it.
     fn fingerprint(&self) -> Fingerprint {
-        let mut parts: Vec<Vec<u8>> = vec![b"jwt-cache/JwtValidator/1".to_vec()];
+        let mut parts: Vec<Vec<u8>> = vec![b"jwt-cache/JwtValidator/2".to_vec()];
         for k in &self.keys {
+            parts.push(b"key".to_vec());
             parts.push(k.kid.clone().unwrap_or_default().into_bytes());
-            parts.push(format!("{:?}", k.algorithms).into_bytes());
+            for alg in &k.algorithms {
+                let name = match alg_name(*alg) {
+                    "unknown" => format!("{alg:?}"),
+                    known => known.to_owned(),
+                };
+                parts.push(name.into_bytes());
+            }
             parts.push(k.material.to_vec());
         }
-        let mut iss = self.policy.issuers.clone();
-        iss.sort();
-        let mut aud = self.policy.audiences.clone();
-        aud.sort();
-        let mut req = self.policy.required.clone();
-        req.sort();
-        parts.push(format!("iss={iss:?};aud={aud:?};req={req:?}").into_bytes());
-        parts.push(format!("typ={:?};leeway={}", self.policy.typ, self.policy.leeway).into_bytes());
+        let sorted = |tag: &str, v: &[String]| {
+            let mut v = v.to_vec();
+            v.sort();
+            std::iter::once(tag.as_bytes().to_vec())
+                .chain(v.into_iter().map(String::into_bytes))
+                .collect::<Vec<_>>()
+        };
+        parts.extend(sorted("iss", &self.policy.issuers));
+        parts.extend(sorted("aud", &self.policy.audiences));
+        parts.extend(sorted("req", &self.policy.required));
+        parts.push(b"typ".to_vec());
+        parts.push(self.policy.typ.clone().unwrap_or_default().into_bytes());
+        parts.push(b"leeway".to_vec());
+        parts.push(self.policy.leeway.to_be_bytes().to_vec());
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         Fingerprint::of(&refs)
     }
 
+    /// Every validation of a `JwtValidator` names its key, so an entry that names none (or a
+    /// key no longer in the set) is not one of its validations.
     fn key_is_current(&self, key: Option<&str>) -> bool {
-        match key {
-            None => true,
-            Some(id) => self.keys.iter().any(|k| k.identity == id),
-        }
+        key.is_some_and(|id| self.keys.iter().any(|k| k.identity == id))
     }
 
     fn leeway(&self) -> u64 {
         self.policy.leeway
+    }
+
+    fn is_local(&self) -> bool {
+        true
     }
 }

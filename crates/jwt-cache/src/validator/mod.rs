@@ -69,8 +69,23 @@ pub trait TokenValidator<C>: Send + Sync + 'static {
 
     /// Whether the key that verified a cached token (its [`TokenMeta::key`]) is still in the
     /// current key set. A key removed from the key set takes its cached validations with it.
+    ///
+    /// A validator whose validations always name their key must answer `false` for `None`:
+    /// an entry that names no key was not written by it.
     fn key_is_current(&self, _key: Option<&str>) -> bool {
         true
+    }
+
+    /// Whether validation is local and cheap (a signature check in this process, like
+    /// [`JwtValidator`]) rather than a call to something else (an auth service,
+    /// introspection). Default: `false`.
+    ///
+    /// A local validator is asked **before** any shared state: a token that fails it never
+    /// costs a network call, and a shared cache is not asked for its claims (a round trip
+    /// costs more than the verification). A remote validator is expensive, so the cache is
+    /// looked up first.
+    fn is_local(&self) -> bool {
+        false
     }
 
     /// Clock leeway in seconds applied to `exp`/`nbf`, re-applied on every cache hit.
@@ -96,5 +111,8 @@ where
     }
     fn leeway(&self) -> u64 {
         (**self).leeway()
+    }
+    fn is_local(&self) -> bool {
+        (**self).is_local()
     }
 }

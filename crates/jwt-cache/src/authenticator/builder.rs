@@ -1,0 +1,174 @@
+//! [`JwtCacheBuilder`] and the settings it collects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Authenticator;
+use crate::cache::{ClaimsCache, MemoryCache};
+use crate::claims::JwtClaims;
+use crate::token::DEFAULT_MAX_TOKEN_LEN;
+use crate::validator::TokenValidator;
+
+/// Settings shared by every adapter.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) ttl: Duration,
+    pub(crate) max_token_len: usize,
+    pub(crate) cache_without_exp: bool,
+    pub(crate) optional: bool,
+    pub(crate) realm: Option<Arc<str>>,
+    pub(crate) claims_id: Option<String>,
+    pub(crate) validation_timeout: Duration,
+    pub(crate) max_token_lifetime: Duration,
+    pub(crate) revocation_unavailable: RevocationUnavailable,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ttl: Duration::from_secs(600),
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            cache_without_exp: false,
+            optional: false,
+            realm: None,
+            claims_id: None,
+            validation_timeout: Duration::from_secs(5),
+            max_token_lifetime: Duration::from_secs(24 * 3600),
+            revocation_unavailable: RevocationUnavailable::FailOpen,
+        }
+    }
+}
+
+/// What to do with a valid token when the revocation store cannot be asked (a shared cache is
+/// down or its circuit breaker is open). Revocations this instance has seen itself are
+/// enforced from memory either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RevocationUnavailable {
+    /// Accept the token on its signature alone (default: the cache is an accelerator, never a
+    /// dependency; tokens are short-lived). Gives up: a revocation made on another instance
+    /// is not enforced here while the store is unreachable.
+    #[default]
+    FailOpen,
+    /// Answer 503: no request is served without a revocation check.
+    FailClosed,
+}
+
+/// Builds an [`Authenticator`] and the [`JwtCacheLayer`](crate::JwtCacheLayer) around it.
+///
+/// The validator is required, so it is the constructor's argument; everything else has a
+/// default.
+#[must_use]
+pub struct JwtCacheBuilder<C> {
+    validator: Arc<dyn TokenValidator<C>>,
+    cache: Option<Arc<dyn ClaimsCache<C>>>,
+    settings: Settings,
+}
+
+impl<C> std::fmt::Debug for JwtCacheBuilder<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCacheBuilder")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: JwtClaims> JwtCacheBuilder<C> {
+    /// A builder for claims of type `C` validated by `validator` (see
+    /// [`JwtCacheLayer::builder`](crate::JwtCacheLayer::builder) for
+    /// [`StandardClaims`](crate::StandardClaims)).
+    pub fn new(validator: impl TokenValidator<C>) -> Self {
+        JwtCacheBuilder {
+            validator: Arc::new(validator),
+            cache: None,
+            settings: Settings::default(),
+        }
+    }
+
+    /// The cache (default: a [`MemoryCache`] of [`MemoryCache::DEFAULT_CAPACITY`] entries).
+    pub fn cache(mut self, cache: impl ClaimsCache<C>) -> Self {
+        self.cache = Some(Arc::new(cache));
+        self
+    }
+
+    /// Upper bound on how long a validation is cached (default 600 s); an entry never outlives
+    /// its token's `exp`.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.settings.ttl = ttl;
+        self
+    }
+
+    /// Longest token accepted, in bytes (default 8 KiB); longer ones are refused unhashed.
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.settings.max_token_len = bytes;
+        self
+    }
+
+    /// Cache validations of tokens without `exp` (default: not cached). Such tokens are only
+    /// accepted at all with an `iat`, and expire `max_token_lifetime` after it.
+    pub fn cache_tokens_without_exp(mut self, yes: bool) -> Self {
+        self.settings.cache_without_exp = yes;
+        self
+    }
+
+    /// Optional authentication: a request without a bearer token reaches the service without
+    /// claims; a request with a bad one is still refused (default: required).
+    pub fn optional(mut self, yes: bool) -> Self {
+        self.settings.optional = yes;
+        self
+    }
+
+    /// The `realm` of the `WWW-Authenticate` challenge.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.settings.realm = Some(Arc::from(realm.into()));
+        self
+    }
+
+    /// The longest lifetime of a token the issuer hands out (default 24 h). Tokens whose `exp`
+    /// is further away than this are refused (a revocation marker could lapse before them);
+    /// a token without `exp` expires this long after its `iat` (without either it is
+    /// refused). `jti` and subject revocations are kept this long plus
+    /// [`REVOCATION_MARGIN`](crate::cache::REVOCATION_MARGIN). Use one value fleet-wide: a
+    /// revocation made by a service with a shorter lifetime lapses sooner.
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.settings.max_token_lifetime = lifetime;
+        self
+    }
+
+    /// Namespace cache entries by this name instead of the claims type's Rust path
+    /// (`std::any::type_name`). Entries are shared only between authenticators with the same
+    /// validator identity and the same claims id: set the same id in services whose claims
+    /// types are the same schema under different paths, and a new id when the schema changes.
+    pub fn claims_id(mut self, id: impl Into<String>) -> Self {
+        self.settings.claims_id = Some(id.into());
+        self
+    }
+
+    /// How long a validation may take before the request gets a 503 (default 5 s). Applies to
+    /// validators that wait (a remote auth service), and uses tokio's timer: on a tokio runtime
+    /// built without the time driver, set `Duration::ZERO` (no timeout) or give your validator
+    /// its own timeout.
+    pub fn validation_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.validation_timeout = timeout;
+        self
+    }
+
+    /// What to do when the revocation store cannot be asked (default
+    /// [`RevocationUnavailable::FailOpen`]).
+    pub fn on_revocation_unavailable(mut self, mode: RevocationUnavailable) -> Self {
+        self.settings.revocation_unavailable = mode;
+        self
+    }
+
+    /// Build the [`Authenticator`].
+    pub fn build_authenticator(self) -> Authenticator<C> {
+        let cache = self
+            .cache
+            .unwrap_or_else(|| Arc::new(MemoryCache::<C>::new(MemoryCache::<C>::DEFAULT_CAPACITY)));
+        Authenticator::from_parts(self.validator, cache, self.settings)
+    }
+
+    /// Build the tower layer.
+    pub fn build(self) -> crate::JwtCacheLayer<C> {
+        crate::JwtCacheLayer::new(self.build_authenticator())
+    }
+}

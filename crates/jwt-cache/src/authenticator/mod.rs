@@ -1,0 +1,588 @@
+//! [`Authenticator`]: the framework-agnostic core, bearer token → claims.
+//!
+//! The request path, in order (each step's file in brackets):
+//! 1. the `Authorization` header and the compact-form check, before any hashing
+//!    ([`crate::token`]);
+//! 2. the SHA-256 of the exact bytes and the cache's synchronous answer, when it has one (an
+//!    in-process cache): a hit is re-checked (`exp`/`nbf`, the signing key still current, the
+//!    effective lifetime) and served without allocating ([`Inner::decide`]);
+//! 3. otherwise, with a **local** validator, the signature is verified first and shared state
+//!    is consulted only for a token that passed it; with a **remote** validator the cache is
+//!    looked up first (one round trip on Redis, revocation markers included);
+//! 4. a miss runs one validation per token however many requests wait for it
+//!    ([`single_flight`]), checks the lifetime bound and revocation, and stores the result
+//!    without delaying the response.
+
+mod builder;
+mod future;
+mod single_flight;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use tracing::Instrument;
+
+pub use self::builder::{JwtCacheBuilder, RevocationUnavailable};
+pub(crate) use self::builder::Settings;
+pub use self::future::AuthFuture;
+use self::single_flight::SingleFlight;
+use crate::cache::{
+    CacheKey, ClaimsCache, Lookup, MemoryCache, REVOCATION_MARGIN, Revocation, RevocationCheck,
+    now_ms,
+};
+use crate::claims::{JwtClaims, TokenMeta};
+use crate::error::{CacheError, Rejection, ValidationError};
+use crate::token::{SignedHash, TokenHash, check_compact};
+use crate::validator::{Fingerprint, TokenValidator, ValidatedToken};
+
+type ValidationResult<C> = Result<Arc<ValidatedToken<C>>, Rejection>;
+
+/// Counters, for tests and dashboards (cheap relaxed atomics, off the hit path).
+#[derive(Debug, Default)]
+pub struct AuthStats {
+    misses: AtomicU64,
+    validations: AtomicU64,
+    cache_errors: AtomicU64,
+}
+
+impl AuthStats {
+    /// Lookups that found nothing usable.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+    /// Validator calls made (single-flight: one per burst of concurrent misses).
+    pub fn validations(&self) -> u64 {
+        self.validations.load(Ordering::Relaxed)
+    }
+    /// Cache operations that failed (each fell back to direct validation).
+    pub fn cache_errors(&self) -> u64 {
+        self.cache_errors.load(Ordering::Relaxed)
+    }
+}
+
+/// What the request path does after the cache's synchronous answer (if any).
+enum Next {
+    /// Ask the cache (a remote validator is expensive: a shared cache may already hold its
+    /// answer).
+    LookUp,
+    /// Validate now.
+    Validate(Prior),
+}
+
+/// What is known about a token before it is validated.
+#[derive(Clone)]
+struct Prior {
+    /// The revocation answer a lookup brought back for the token's own ids, if any.
+    checked: Option<RevocationCheck>,
+    /// Whether the validation is to be written to the cache. Not when a local validator
+    /// bypassed a shared cache: a round trip costs more than the verification it would save.
+    store: bool,
+}
+
+/// What a cache's answer means for the request.
+enum Decision<C> {
+    /// A usable hit, or a refusal.
+    Done(Result<Arc<C>, Rejection>),
+    /// A miss: validate, with the revocation answer if the lookup brought one back.
+    Validate(Option<RevocationCheck>),
+}
+
+struct Inner<C> {
+    validator: Arc<dyn TokenValidator<C>>,
+    cache: Arc<dyn ClaimsCache<C>>,
+    fingerprint: Fingerprint,
+    local: bool,
+    settings: Settings,
+    flights: SingleFlight<CacheKey, ValidationResult<C>>,
+    stats: AuthStats,
+}
+
+/// Turns a bearer token into claims: compact-form check, SHA-256, cache lookup (revocation
+/// included), and on a miss one validation per token however many requests wait for it, whose
+/// result is written to the cache without delaying the response.
+///
+/// A cheap handle (clones share everything). The tower layer and the actix middleware are thin
+/// wrappers around it; build one with [`JwtCacheLayer::builder`](crate::JwtCacheLayer::builder)
+/// or [`JwtCacheBuilder::new`].
+pub struct Authenticator<C> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C> Clone for Authenticator<C> {
+    fn clone(&self) -> Self {
+        Authenticator {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Authenticator<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("fingerprint", &self.inner.fingerprint)
+            .field("local_validator", &self.inner.local)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl<C: JwtClaims> Authenticator<C> {
+    pub(crate) fn from_parts(
+        validator: Arc<dyn TokenValidator<C>>,
+        cache: Arc<dyn ClaimsCache<C>>,
+        settings: Settings,
+    ) -> Self {
+        // The namespace covers the validator's identity and the claims type: decoding `C` is
+        // part of validation, so two services whose claims types accept different tokens must
+        // not share entries.
+        let claims_id = settings
+            .claims_id
+            .clone()
+            .unwrap_or_else(|| std::any::type_name::<C>().to_owned());
+        let fingerprint = Fingerprint::of(&[&validator.fingerprint().0, claims_id.as_bytes()]);
+        let local = validator.is_local();
+        Authenticator {
+            inner: Arc::new(Inner {
+                validator,
+                cache,
+                fingerprint,
+                local,
+                settings,
+                flights: SingleFlight::default(),
+                stats: AuthStats::default(),
+            }),
+        }
+    }
+
+    /// An authenticator with the default settings and an in-process cache of
+    /// [`MemoryCache::DEFAULT_CAPACITY`] entries.
+    pub fn new(validator: impl TokenValidator<C>) -> Self {
+        JwtCacheBuilder::new(validator).build_authenticator()
+    }
+
+    /// Whether requests without a bearer token pass through (without claims).
+    pub fn is_optional(&self) -> bool {
+        self.inner.settings.optional
+    }
+
+    /// The `realm` put in `WWW-Authenticate`, if configured.
+    pub fn realm(&self) -> Option<&str> {
+        self.inner.settings.realm.as_deref()
+    }
+
+    /// The marker an optional-auth adapter puts in a request that carried no token.
+    pub fn unauthenticated_marker(&self) -> crate::Unauthenticated {
+        crate::Unauthenticated {
+            realm: self.inner.settings.realm.clone(),
+        }
+    }
+
+    /// The namespace of this authenticator's cache keys: a digest of the validator's
+    /// fingerprint and the claims type (see [`JwtCacheBuilder::claims_id`]).
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.inner.fingerprint
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &AuthStats {
+        &self.inner.stats
+    }
+
+    /// The cache key of a token for this authenticator.
+    pub fn cache_key(&self, token: &str) -> CacheKey {
+        CacheKey {
+            fingerprint: self.inner.fingerprint,
+            token: TokenHash::of(token),
+        }
+    }
+
+    /// Authenticate the `Authorization` header values of a request: what both adapters call.
+    ///
+    /// `Ok(None)` means "no bearer token, and the authenticator is optional".
+    pub fn authenticate_header<'a, I>(&self, values: I) -> Result<Option<AuthFuture<C>>, Rejection>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        match crate::token::bearer_token(values)? {
+            Some(raw) => {
+                let token = crate::token::classify(raw, self.inner.settings.max_token_len)?;
+                Ok(Some(self.authenticate_compact(token)))
+            }
+            None if self.inner.settings.optional => Ok(None),
+            None => Err(Rejection::MissingToken),
+        }
+    }
+
+    /// Authenticate a bearer token.
+    pub fn authenticate(&self, token: &str) -> AuthFuture<C> {
+        if let Err(e) = check_compact(token, self.inner.settings.max_token_len) {
+            return AuthFuture::ready(Err(Rejection::InvalidToken(e)));
+        }
+        self.authenticate_compact(token)
+    }
+
+    /// `token` passed the compact-form check.
+    fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
+        let key = self.cache_key(token);
+        let inner = &self.inner;
+        let next = match inner.cache.get_now(&key) {
+            // An in-process cache answers here, and a hit needs no allocation at all.
+            Some(lookup) => match inner.decide(key, lookup) {
+                Decision::Done(result) => return AuthFuture::ready(result),
+                Decision::Validate(checked) => Next::Validate(Prior {
+                    checked,
+                    store: true,
+                }),
+            },
+            // A shared cache and a local validator: verify the signature before any network
+            // call, so unauthenticated input never reaches Redis; the shared cache is then
+            // asked about revocation only.
+            None if inner.local => Next::Validate(Prior {
+                checked: None,
+                store: false,
+            }),
+            None => Next::LookUp,
+        };
+        let token: Arc<str> = Arc::from(token);
+        let inner = inner.clone();
+        AuthFuture::waiting(Box::pin(
+            async move { inner.authenticate(key, token, next).await },
+        ))
+    }
+
+    /// Revoke one token (logout): every encoding of its signed part (see
+    /// [`SignedHash`]), and its `jti` when it has one. The token marker lives until the
+    /// token's own `exp` (read from the token, at most `max_token_lifetime` away) plus
+    /// [`REVOCATION_MARGIN`].
+    ///
+    /// The token is read without verification: call this with a token the request was
+    /// authenticated with (as a logout route behind the layer does), so that a forged token
+    /// cannot be used to revoke someone else's `jti`.
+    pub async fn revoke_token(&self, token: &str) -> Result<(), CacheError> {
+        let key = self.cache_key(token);
+        let meta = crate::token::unverified_meta(token).unwrap_or_default();
+        let lifetime = self.inner.settings.max_token_lifetime;
+        let left = match self.inner.effective_exp(&meta) {
+            Some(exp) => Duration::from_secs(exp.saturating_sub(now_secs()).saturating_add(1))
+                .min(lifetime),
+            None => lifetime,
+        };
+        self.inner
+            .cache
+            .revoke(
+                &Revocation::Token(SignedHash::of(token)),
+                left.saturating_add(REVOCATION_MARGIN),
+            )
+            .await?;
+        if let Some(jti) = meta.jti {
+            self.revoke(Revocation::Jti(jti)).await?;
+        }
+        let _ = self.inner.cache.remove(&key).await;
+        Ok(())
+    }
+
+    /// Revoke every token with this `jti`.
+    pub async fn revoke_jti(&self, jti: &str) -> Result<(), CacheError> {
+        self.revoke(Revocation::Jti(jti.to_owned())).await
+    }
+
+    /// Revoke every token of `sub` issued before `issued_before` (logout-everywhere, password
+    /// change): tokens with `iat` strictly before that second, or with no `iat`.
+    pub async fn revoke_subject(
+        &self,
+        sub: &str,
+        issued_before: SystemTime,
+    ) -> Result<(), CacheError> {
+        let before = issued_before
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.revoke(Revocation::Subject {
+            sub: sub.to_owned(),
+            issued_before: before,
+        })
+        .await
+    }
+
+    /// Record a revocation, kept for the longest a token it covers can be accepted:
+    /// `max_token_lifetime` plus [`REVOCATION_MARGIN`].
+    pub async fn revoke(&self, revocation: Revocation) -> Result<(), CacheError> {
+        let ttl = self
+            .inner
+            .settings
+            .max_token_lifetime
+            .saturating_add(REVOCATION_MARGIN);
+        self.inner.cache.revoke(&revocation, ttl).await
+    }
+}
+
+impl<C: JwtClaims> Inner<C> {
+    /// The request path past the cache's synchronous answer.
+    async fn authenticate(
+        self: Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+        next: Next,
+    ) -> Result<Arc<C>, Rejection> {
+        let prior = match next {
+            Next::Validate(prior) => prior,
+            Next::LookUp => match self.cache.get(&key, &token).await {
+                Ok(lookup) => match self.decide(key, lookup) {
+                    Decision::Done(result) => return result,
+                    Decision::Validate(checked) => Prior {
+                        checked,
+                        store: true,
+                    },
+                },
+                Err(e) => {
+                    self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
+                    Prior {
+                        checked: None,
+                        store: true,
+                    }
+                }
+            },
+        };
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let checked = prior.checked.clone();
+        let this = self.clone();
+        let validated = self
+            .flights
+            .join_or_start(key, move || this.validation_flight(key, token, prior))
+            .await?;
+        // Each request applies the revocation answer its own lookup brought back: a request
+        // that joined a validation already under way must not lose a "revoked" that the
+        // leader's older lookup did not see.
+        if let Some(c) = checked
+            && c.revoked
+            && c.applies_to(&validated.meta)
+        {
+            return Err(Rejection::Revoked);
+        }
+        Ok(validated.claims.clone())
+    }
+
+    /// What a cache's answer means for the request: done (a usable hit, or a refusal), or
+    /// validate (a miss, or a hit whose signing key has left the key set: that entry is
+    /// dropped without waiting).
+    fn decide(&self, key: CacheKey, lookup: Lookup<C>) -> Decision<C> {
+        match lookup {
+            Lookup::Hit(v) => match self.recheck(&v.meta) {
+                Ok(()) => Decision::Done(Ok(v.claims.clone())),
+                Err(Some(e)) => Decision::Done(Err(Rejection::InvalidToken(e))),
+                Err(None) => {
+                    let cache = self.cache.clone();
+                    self.fire_and_forget(Box::pin(async move { cache.remove(&key).await }));
+                    Decision::Validate(None)
+                }
+            },
+            Lookup::Revoked => Decision::Done(Err(Rejection::Revoked)),
+            Lookup::Miss => Decision::Validate(None),
+            Lookup::MissChecked(check) => Decision::Validate(Some(check)),
+        }
+    }
+
+    /// One validation, shared by every request that misses on the same key meanwhile.
+    fn validation_flight(
+        self: Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+        prior: Prior,
+    ) -> BoxFuture<'static, ValidationResult<C>> {
+        let span = tracing::debug_span!("jwt_cache.validate", outcome = tracing::field::Empty);
+        Box::pin(
+            async move {
+                let result = self.validate_and_store(key, token, prior).await;
+                let outcome = match &result {
+                    Ok(_) => "valid",
+                    Err(Rejection::Revoked) => "revoked",
+                    Err(r) if r.status() == 503 => "unavailable",
+                    Err(_) => "invalid",
+                };
+                tracing::Span::current().record("outcome", outcome);
+                result
+            }
+            .instrument(span),
+        )
+    }
+
+    /// A miss: validate, bound the lifetime, check revocation, and cache the validation if
+    /// the token stands.
+    async fn validate_and_store(
+        self: Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+        prior: Prior,
+    ) -> ValidationResult<C> {
+        self.stats.validations.fetch_add(1, Ordering::Relaxed);
+        let (validated, waited) = self.validate_bounded(&token).await;
+        let validated = validated.map_err(Rejection::InvalidToken)?;
+        self.check_lifetime(&validated.meta, now_secs())
+            .map_err(Rejection::InvalidToken)?;
+        let validated = Arc::new(validated);
+        let signed = SignedHash::of(&token);
+        // The lookup may already have answered for this token's ids (one round trip on Redis).
+        // Its answer is only as fresh as the lookup: used when validation did not wait (a local
+        // validator); after a wait (a remote validator) revocation is asked again.
+        let revoked = match prior
+            .checked
+            .filter(|c| !waited && c.applies_to(&validated.meta))
+        {
+            Some(c) => Ok(c.revoked),
+            None => self.cache.is_revoked(&signed, &validated.meta).await,
+        };
+        match revoked {
+            Ok(false) => {}
+            Ok(true) => return Err(Rejection::Revoked),
+            Err(e) => {
+                self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "revocation check failed");
+                if self.settings.revocation_unavailable == RevocationUnavailable::FailClosed {
+                    return Err(Rejection::Unavailable(format!(
+                        "revocation store unavailable: {e}"
+                    )));
+                }
+                // Fail-open: accept on the signature, but do not cache what could not be
+                // checked.
+                return Ok(validated);
+            }
+        }
+        if prior.store {
+            self.store(key, signed, validated.clone());
+        }
+        Ok(validated)
+    }
+
+    /// The validator's answer, or `Unavailable` after `validation_timeout`, and whether it had
+    /// to wait. A validator that answers on its first poll (a local `JwtValidator`) never
+    /// touches the timer; one that waits is bounded by the timeout when running on a tokio
+    /// runtime (whose time driver must then be enabled, as `#[tokio::main]`, axum's and
+    /// actix-rt's runtimes are).
+    async fn validate_bounded(
+        &self,
+        token: &str,
+    ) -> (Result<ValidatedToken<C>, ValidationError>, bool) {
+        let mut fut = self.validator.validate(token);
+        let first = {
+            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+            fut.as_mut().poll(&mut cx)
+        };
+        if let Poll::Ready(r) = first {
+            return (r, false);
+        }
+        if self.settings.validation_timeout.is_zero()
+            || tokio::runtime::Handle::try_current().is_err()
+        {
+            return (fut.await, true);
+        }
+        let result = match tokio::time::timeout(self.settings.validation_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ValidationError::Unavailable(format!(
+                "validator did not answer within {:?}",
+                self.settings.validation_timeout
+            ))),
+        };
+        (result, true)
+    }
+
+    /// When a token stops being acceptable: its `exp`, or for a token without one, its `iat`
+    /// plus `max_token_lifetime`. `None`: neither (such a token is refused).
+    fn effective_exp(&self, meta: &TokenMeta) -> Option<u64> {
+        meta.exp.or_else(|| {
+            meta.iat
+                .map(|iat| iat.saturating_add(self.settings.max_token_lifetime.as_secs()))
+        })
+    }
+
+    /// Revocation markers must outlive every token they cover (they live `max_token_lifetime`
+    /// plus [`REVOCATION_MARGIN`]): refuse a token that lives longer than
+    /// `max_token_lifetime`, one accepted more than the margin past its expiry (whatever the
+    /// validator's leeway), and one that says neither when it expires nor when it was issued.
+    fn check_lifetime(&self, meta: &TokenMeta, now: u64) -> Result<(), ValidationError> {
+        let Some(exp) = self.effective_exp(meta) else {
+            return Err(ValidationError::MissingClaim("exp".into()));
+        };
+        if exp > now.saturating_add(self.settings.max_token_lifetime.as_secs()) {
+            return Err(ValidationError::LifetimeTooLong);
+        }
+        if exp.saturating_add(REVOCATION_MARGIN.as_secs()) < now {
+            return Err(ValidationError::Expired);
+        }
+        Ok(())
+    }
+
+    /// Re-check a hit against the clock, the lifetime bound and the key set. `Err(None)`: the
+    /// key is gone (or the entry names none), so the entry is not a validation to serve.
+    fn recheck(&self, meta: &TokenMeta) -> Result<(), Option<ValidationError>> {
+        let now = now_secs();
+        let leeway = self.validator.leeway();
+        if meta.exp.is_some_and(|exp| exp < now.saturating_sub(leeway)) {
+            return Err(Some(ValidationError::Expired));
+        }
+        if meta.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(Some(ValidationError::NotYetValid));
+        }
+        self.check_lifetime(meta, now).map_err(Some)?;
+        if !self.validator.key_is_current(meta.key.as_deref()) {
+            return Err(None);
+        }
+        Ok(())
+    }
+
+    /// Write a validation to the cache without delaying the response.
+    fn store(&self, key: CacheKey, signed: SignedHash, v: Arc<ValidatedToken<C>>) {
+        let Some(ttl) = self.ttl_for(&v.meta) else {
+            return;
+        };
+        let cache = self.cache.clone();
+        self.fire_and_forget(Box::pin(
+            async move { cache.put(&key, &signed, v, ttl).await },
+        ));
+    }
+
+    /// Run a cache write without delaying the response: polled once here (an in-process cache
+    /// finishes at once) and, if it must wait, spawned on the tokio runtime.
+    fn fire_and_forget(&self, mut fut: BoxFuture<'static, Result<(), CacheError>>) {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "claims cache write failed");
+            }
+            Poll::Pending => match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(fut);
+                }
+                Err(_) => tracing::debug!("no tokio runtime: claims cache write dropped"),
+            },
+        }
+    }
+
+    /// `min(configured ttl, exp - now)`; `None` when the entry must not be cached (a token
+    /// without `exp`, unless opted in, and then never past `iat + max_token_lifetime`).
+    fn ttl_for(&self, meta: &TokenMeta) -> Option<Duration> {
+        if meta.exp.is_none() && !self.settings.cache_without_exp {
+            return None;
+        }
+        let exp = self.effective_exp(meta)?;
+        let left_ms = exp.saturating_mul(1000).checked_sub(now_ms())?;
+        let ttl = self.settings.ttl.min(Duration::from_millis(left_ms));
+        (!ttl.is_zero()).then_some(ttl)
+    }
+}
+
+// `MemoryCache` is named in the docs above.
+#[allow(unused_imports)]
+use MemoryCache as _;
