@@ -35,8 +35,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
 use jwt_cache::{
-    CacheKey, ClaimsCache, Fingerprint, JwtValidator, Lookup, Revocation, StandardClaims,
-    TokenHash, TokenMeta, TokenValidator, ValidatedToken, ValidationError,
+    CacheKey, ClaimsCache, Fingerprint, JwtValidator, Lookup, Revocation, SignedHash,
+    StandardClaims, TokenHash, TokenMeta, TokenValidator, ValidatedToken, ValidationError,
 };
 use serde_json::{Value, json};
 
@@ -119,6 +119,7 @@ pub struct CountingValidator<V> {
     pub down: Arc<AtomicBool>,
     /// While unset, `key_is_current` answers false (a key rotated out).
     pub key_current: Arc<AtomicBool>,
+    remote: bool,
 }
 
 impl<V> CountingValidator<V> {
@@ -130,7 +131,15 @@ impl<V> CountingValidator<V> {
             delay: Duration::ZERO,
             down: Arc::new(AtomicBool::new(false)),
             key_current: Arc::new(AtomicBool::new(true)),
+            remote: false,
         }
+    }
+
+    /// Present it as a remote validator (an auth service): the authenticator looks the cache
+    /// up before validating, and a shared cache may serve its claims.
+    pub fn remote(mut self) -> Self {
+        self.remote = true;
+        self
     }
 
     /// Each validation takes at least `delay` (like a remote auth service).
@@ -169,6 +178,9 @@ where
     }
     fn leeway(&self) -> u64 {
         self.inner.leeway()
+    }
+    fn is_local(&self) -> bool {
+        !self.remote && self.inner.is_local()
     }
 }
 
@@ -219,9 +231,19 @@ fn is_miss(l: &Lookup<StandardClaims>) -> bool {
     }
 }
 
+/// Revoked: a cached entry a revocation covers, or (a cache that answers the revocation check
+/// with a miss) a checked miss that says "revoked".
+fn is_revoked_answer(l: &Lookup<StandardClaims>) -> bool {
+    match l {
+        Lookup::Revoked => true,
+        Lookup::MissChecked(c) => c.revoked,
+        _ => false,
+    }
+}
+
 /// A JWT-shaped token (unsigned: caches never verify) whose payload carries these claims, as
-/// a cache that reads a token's unverified ids expects.
-fn fake_token(tag: &str, sub: &str, iat: Option<u64>, jti: Option<&str>) -> String {
+/// a cache that reads a token's unverified ids expects. `sig` is the third part.
+fn fake_token(tag: &str, sub: &str, iat: Option<u64>, jti: Option<&str>, sig: &str) -> String {
     use base64::Engine;
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let mut payload = json!({ "sub": sub, "tag": tag });
@@ -231,74 +253,101 @@ fn fake_token(tag: &str, sub: &str, iat: Option<u64>, jti: Option<&str>) -> Stri
     if let Some(jti) = jti {
         payload["jti"] = json!(jti);
     }
-    format!("{}.{}.c2ln", b64(&json!({"alg": "RS256"})), b64(&payload))
+    format!("{}.{}.{sig}", b64(&json!({"alg": "RS256"})), b64(&payload))
 }
 
-/// The acceptance suite every `ClaimsCache` must pass. `cache` must be private to this run
-/// (tokens and ids are made unique with `tag`).
-pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &str) {
+/// What a backend does with claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stores {
+    /// It stores validations and serves them back (memory, Redis with an integrity key).
+    Claims,
+    /// It carries revocations only (Redis without an integrity key): a `put` is not served.
+    RevocationsOnly,
+}
+
+/// The acceptance suite every `ClaimsCache` must pass.
+///
+/// Writes go through `cache`; every read goes through `reader`, a second, independent handle
+/// on the same store (for Redis: another client), so a backend that answers from its own
+/// memory instead of the store fails. Both must be private to this run (tokens and ids are
+/// made unique with `tag`).
+pub async fn claims_cache_suite<K, R>(cache: K, reader: R, stores: Stores, tag: &str)
+where
+    K: ClaimsCache<StandardClaims>,
+    R: ClaimsCache<StandardClaims>,
+{
     let ttl = Duration::from_secs(60);
     let now = now();
-    // A token, its cache key under validator `fp`, and the validation a cache would store.
+    // A token, its cache key under validator `fp`, its signed-part hash, and the validation a
+    // cache would store.
     let case = |name: &str, sub: &str, iat: Option<u64>, jti: Option<&str>| {
-        let token = fake_token(&format!("{tag}-{name}"), sub, iat, jti);
-        (key(1, &token), token, entry(sub, iat, jti))
+        let token = fake_token(&format!("{tag}-{name}"), sub, iat, jti, "c2ln");
+        let signed = SignedHash::of(&token);
+        (key(1, &token), signed, token, entry(sub, iat, jti))
+    };
+    let stored = |l: &Lookup<StandardClaims>| match stores {
+        Stores::Claims => is_hit(l),
+        Stores::RevocationsOnly => is_miss(l),
     };
 
     // Empty: miss.
-    let (k1, t1, e1) = case("a", "alice", Some(now - 10), Some("jti-a"));
-    assert!(is_miss(&cache.get(&k1, &t1).await.unwrap()));
+    let (k1, s1, t1, e1) = case("a", "alice", Some(now - 10), Some("jti-a"));
+    assert!(is_miss(&reader.get(&k1, &t1).await.unwrap()));
 
-    // Put then get: the same claims and meta come back.
-    cache.put(&k1, e1.clone(), ttl).await.unwrap();
-    match cache.get(&k1, &t1).await.unwrap() {
-        Lookup::Hit(v) => {
+    // Put then get: the same claims and meta come back (or nothing, revocations only).
+    cache.put(&k1, &s1, e1.clone(), ttl).await.unwrap();
+    match (stores, reader.get(&k1, &t1).await.unwrap()) {
+        (Stores::Claims, Lookup::Hit(v)) => {
             assert_eq!(*v.claims, *e1.claims);
             assert_eq!(v.meta, e1.meta);
         }
-        other => panic!("expected a hit, got {other:?}"),
+        (Stores::RevocationsOnly, l) if is_miss(&l) => {}
+        (_, other) => panic!("{stores:?}: unexpected {other:?}"),
     }
 
-    // Another validator's namespace never sees it.
-    assert!(is_miss(&cache.get(&key(2, &t1), &t1).await.unwrap()));
+    // Another validator's namespace never sees it; nor does a token with other bytes and the
+    // same signed part (a hit is served for the exact bytes only).
+    assert!(is_miss(&reader.get(&key(2, &t1), &t1).await.unwrap()));
+    let twin1 = fake_token(&format!("{tag}-a"), "alice", Some(now - 10), Some("jti-a"), "b3RoZXI");
+    assert_eq!(SignedHash::of(&twin1), s1);
+    assert!(is_miss(&reader.get(&key(1, &twin1), &twin1).await.unwrap()));
 
     // Remove.
     cache.remove(&k1).await.unwrap();
-    assert!(is_miss(&cache.get(&k1, &t1).await.unwrap()));
+    assert!(is_miss(&reader.get(&k1, &t1).await.unwrap()));
 
-    // Revocation by token: a hit turns into Revoked, and is_revoked agrees.
-    let (kb, tb, eb) = case("b", "bob", Some(now - 10), Some("jti-b"));
-    cache.put(&kb, eb.clone(), ttl).await.unwrap();
-    assert!(is_hit(&cache.get(&kb, &tb).await.unwrap()));
-    assert!(!cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
-    cache
-        .revoke(&Revocation::Token(kb.token), ttl)
-        .await
-        .unwrap();
-    assert!(matches!(
-        cache.get(&kb, &tb).await.unwrap(),
-        Lookup::Revoked
-    ));
-    assert!(cache.is_revoked(&kb.token, &eb.meta).await.unwrap());
+    // Revocation by token: a hit turns into Revoked, is_revoked agrees, and it covers every
+    // encoding of the same signed part (another signature's bytes).
+    let (kb, sb, tb, eb) = case("b", "bob", Some(now - 10), Some("jti-b"));
+    let twin = fake_token(&format!("{tag}-b"), "bob", Some(now - 10), Some("jti-b"), "dHdpbg");
+    assert_ne!(TokenHash::of(&twin), kb.token);
+    assert_eq!(SignedHash::of(&twin), sb);
+    cache.put(&kb, &sb, eb.clone(), ttl).await.unwrap();
+    assert!(stored(&reader.get(&kb, &tb).await.unwrap()));
+    assert!(!reader.is_revoked(&sb, &eb.meta).await.unwrap());
+    cache.revoke(&Revocation::Token(sb), ttl).await.unwrap();
+    assert!(is_revoked_answer(&reader.get(&kb, &tb).await.unwrap()));
+    assert!(reader.is_revoked(&sb, &eb.meta).await.unwrap());
+    let no_jti = TokenMeta {
+        jti: None,
+        ..eb.meta.clone()
+    };
+    assert!(reader.is_revoked(&SignedHash::of(&twin), &no_jti).await.unwrap());
+    // Another signed part with no other revoked id is not covered.
+    assert!(!reader.is_revoked(&SignedHash::of("x.y.z"), &no_jti).await.unwrap());
 
     // Revocation by jti covers exactly that jti.
     let jti_c = format!("{tag}-jti-c");
-    let (kc, tc, ec) = case("c", "carol", Some(now - 10), Some(&jti_c));
-    let (kd, td, ed) = case("d", "carol", Some(now - 10), Some("other"));
-    cache.put(&kc, ec, ttl).await.unwrap();
-    cache.put(&kd, ed, ttl).await.unwrap();
-    cache
-        .revoke(&Revocation::Jti(jti_c.clone()), ttl)
-        .await
-        .unwrap();
-    assert!(matches!(
-        cache.get(&kc, &tc).await.unwrap(),
-        Lookup::Revoked
-    ));
-    assert!(is_hit(&cache.get(&kd, &td).await.unwrap()));
+    let (kc, sc, tc, ec) = case("c", "carol", Some(now - 10), Some(&jti_c));
+    let (kd, sd, td, ed) = case("d", "carol", Some(now - 10), Some("other"));
+    cache.put(&kc, &sc, ec, ttl).await.unwrap();
+    cache.put(&kd, &sd, ed, ttl).await.unwrap();
+    cache.revoke(&Revocation::Jti(jti_c.clone()), ttl).await.unwrap();
+    assert!(is_revoked_answer(&reader.get(&kc, &tc).await.unwrap()));
+    assert!(stored(&reader.get(&kd, &td).await.unwrap()));
     // Looked up under another namespace: a miss; if the cache answers the revocation check
     // with it, the answer is "revoked".
-    match cache.get(&key(3, &tc), &tc).await.unwrap() {
+    match reader.get(&key(3, &tc), &tc).await.unwrap() {
         Lookup::Miss => {}
         Lookup::MissChecked(c) => assert!(c.revoked && c.jti.as_deref() == Some(jti_c.as_str())),
         other => panic!("expected a miss, got {other:?}"),
@@ -306,12 +355,12 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
 
     // Revocation by subject: tokens issued before T (or without iat) go, later ones stay.
     let sub = format!("{tag}-dave");
-    let (ke, te, ee) = case("e", &sub, Some(now - 100), None);
-    let (kf, tf, ef) = case("f", &sub, Some(now + 5), None);
-    let (kg, tg, eg) = case("g", &sub, None, None);
-    let (kh, th, eh) = case("h", "someone-else", Some(now - 100), None);
-    for (k, e) in [(&ke, ee), (&kf, ef), (&kg, eg), (&kh, eh)] {
-        cache.put(k, e, ttl).await.unwrap();
+    let (ke, se, te, ee) = case("e", &sub, Some(now - 100), None);
+    let (kf, sf, tf, ef) = case("f", &sub, Some(now + 5), None);
+    let (kg, sg, tg, eg) = case("g", &sub, None, None);
+    let (kh, sh, th, eh) = case("h", "someone-else", Some(now - 100), None);
+    for (k, s, e) in [(&kf, &sf, ef), (&ke, &se, ee), (&kg, &sg, eg), (&kh, &sh, eh)] {
+        cache.put(k, s, e, ttl).await.unwrap();
     }
     cache
         .revoke(
@@ -323,51 +372,30 @@ pub async fn claims_cache_suite<K: ClaimsCache<StandardClaims>>(cache: K, tag: &
         )
         .await
         .unwrap();
-    assert!(matches!(
-        cache.get(&ke, &te).await.unwrap(),
-        Lookup::Revoked
-    ));
-    assert!(is_hit(&cache.get(&kf, &tf).await.unwrap()));
-    assert!(matches!(
-        cache.get(&kg, &tg).await.unwrap(),
-        Lookup::Revoked
-    ));
-    assert!(is_hit(&cache.get(&kh, &th).await.unwrap()));
+    assert!(is_revoked_answer(&reader.get(&ke, &te).await.unwrap()));
+    assert!(stored(&reader.get(&kf, &tf).await.unwrap()));
+    assert!(is_revoked_answer(&reader.get(&kg, &tg).await.unwrap()));
+    assert!(stored(&reader.get(&kh, &th).await.unwrap()));
     let later = entry(&sub, Some(now + 5), None);
-    assert!(
-        !cache
-            .is_revoked(&TokenHash::of("x"), &later.meta)
-            .await
-            .unwrap()
-    );
+    let x = SignedHash::of("x.y.z");
+    assert!(!reader.is_revoked(&x, &later.meta).await.unwrap());
     let earlier = entry(&sub, Some(now - 5), None);
-    assert!(
-        cache
-            .is_revoked(&TokenHash::of("x"), &earlier.meta)
-            .await
-            .unwrap()
-    );
+    assert!(reader.is_revoked(&x, &earlier.meta).await.unwrap());
 
     // Expiry: an entry and a revocation with a short ttl are gone after it.
-    let (ki, ti, ei) = case("i", "ivan", Some(now - 10), Some(&format!("{tag}-jti-i")));
+    let (ki, si, ti, ei) = case("i", "ivan", Some(now - 10), Some(&format!("{tag}-jti-i")));
+    cache.put(&ki, &si, ei, Duration::from_millis(1100)).await.unwrap();
+    let (kj, sj, tj, ej) = case("j", "judy", Some(now - 10), None);
+    cache.put(&kj, &sj, ej, ttl).await.unwrap();
     cache
-        .put(&ki, ei, Duration::from_millis(1100))
+        .revoke(&Revocation::Token(sj), Duration::from_millis(1100))
         .await
         .unwrap();
-    let (kj, tj, ej) = case("j", "judy", Some(now - 10), None);
-    cache.put(&kj, ej, ttl).await.unwrap();
-    cache
-        .revoke(&Revocation::Token(kj.token), Duration::from_millis(1100))
-        .await
-        .unwrap();
-    assert!(is_hit(&cache.get(&ki, &ti).await.unwrap()));
-    assert!(matches!(
-        cache.get(&kj, &tj).await.unwrap(),
-        Lookup::Revoked
-    ));
+    assert!(stored(&reader.get(&ki, &ti).await.unwrap()));
+    assert!(is_revoked_answer(&reader.get(&kj, &tj).await.unwrap()));
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert!(is_miss(&cache.get(&ki, &ti).await.unwrap()));
-    assert!(is_hit(&cache.get(&kj, &tj).await.unwrap()));
+    assert!(is_miss(&reader.get(&ki, &ti).await.unwrap()));
+    assert!(stored(&reader.get(&kj, &tj).await.unwrap()));
 }
 
 /// Driving a `JwtCacheLayer` over a trivial inner service.

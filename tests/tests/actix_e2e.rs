@@ -168,16 +168,19 @@ async fn a_token_validated_by_the_axum_stack_is_a_hit_for_the_actix_app() {
             .await
             .unwrap()
             .timeout(Duration::from_millis(500))
+            .integrity_key(&[5u8; 32])
+            .unwrap()
     };
-    // The axum side.
-    let axum_validator = CountingValidator::new(rs256_validator(AUD));
+    // The axum side, with a validator that presents itself as remote (an auth service): what
+    // shared claims are for.
+    let axum_validator = CountingValidator::new(rs256_validator(AUD)).remote();
     let axum_cache = redis(server.url()).await;
     let layer = JwtCacheLayer::builder(axum_validator.clone())
         .cache(axum_cache.clone())
         .build();
     let axum = Stack::new(layer.clone());
     // The actix side: its own client, the same validator configuration.
-    let actix_validator = CountingValidator::new(rs256_validator(AUD));
+    let actix_validator = CountingValidator::new(rs256_validator(AUD)).remote();
     let mw = JwtCacheMiddleware::from(
         JwtCacheBuilder::<StandardClaims>::new(actix_validator.clone())
             .cache(redis(server.url()).await)

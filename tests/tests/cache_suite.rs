@@ -1,11 +1,13 @@
 //! The ClaimsCache acceptance suite, run against every backend.
 
 use jwt_cache::{MemoryCache, StandardClaims};
-use jwt_cache_tests::claims_cache_suite;
+use jwt_cache_tests::{Stores, claims_cache_suite};
 
 #[tokio::test]
 async fn memory_cache_passes_the_acceptance_suite() {
-    claims_cache_suite(MemoryCache::<StandardClaims>::new(1000), "memory").await;
+    let cache = MemoryCache::<StandardClaims>::new(1000);
+    // One process: the second handle is a clone over the same memory.
+    claims_cache_suite(cache.clone(), cache, Stores::Claims, "memory").await;
 }
 
 #[tokio::test]
@@ -33,7 +35,12 @@ async fn memory_cache_is_bounded() {
             token: TokenHash::of(&format!("t{i}")),
         };
         cache
-            .put(&key, v.clone(), std::time::Duration::from_secs(60))
+            .put(
+                &key,
+                &jwt_cache::SignedHash::of(&format!("t{i}")),
+                v.clone(),
+                std::time::Duration::from_secs(60),
+            )
             .await
             .unwrap();
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use jwt_cache::{
     CacheError, CacheKey, ClaimsCache, JwtCacheLayer, Lookup, MemoryCache, Rejection, Revocation,
-    StandardClaims, TokenHash, TokenMeta, TokenValidator, ValidatedToken,
+    SignedHash, StandardClaims, TokenMeta, TokenValidator, ValidatedToken,
 };
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::{AUD, CountingValidator, claims, now, rs256, rs256_validator};
@@ -77,13 +77,13 @@ async fn a_hit_is_rechecked_against_the_clock() {
             meta,
         })
     };
-    cache.put_now(&key, planted(meta.clone()), Duration::from_secs(600));
+    cache.put_now(&key, &SignedHash::of(&token), planted(meta.clone()), Duration::from_secs(600));
     let r = s.send(Some(&token)).await;
     assert_eq!(r.status, 401);
     assert!(r.challenge.unwrap().contains("token expired"));
     meta.exp = Some(now() + 600);
     meta.nbf = Some(now() + 300);
-    cache.put_now(&key, planted(meta), Duration::from_secs(600));
+    cache.put_now(&key, &SignedHash::of(&token), planted(meta), Duration::from_secs(600));
     let r = s.send(Some(&token)).await;
     assert!(r.challenge.unwrap().contains("not yet valid"));
     assert_eq!(v.calls(), 0);
@@ -309,6 +309,7 @@ impl ClaimsCache<StandardClaims> for BrokenCache {
     async fn put(
         &self,
         _: &CacheKey,
+        _: &SignedHash,
         _: Arc<ValidatedToken<StandardClaims>>,
         _: Duration,
     ) -> Result<(), CacheError> {
@@ -317,7 +318,7 @@ impl ClaimsCache<StandardClaims> for BrokenCache {
     async fn remove(&self, _: &CacheKey) -> Result<(), CacheError> {
         Err(CacheError::Timeout)
     }
-    async fn is_revoked(&self, _: &TokenHash, _: &TokenMeta) -> Result<bool, CacheError> {
+    async fn is_revoked(&self, _: &SignedHash, _: &TokenMeta) -> Result<bool, CacheError> {
         Err(CacheError::Timeout)
     }
     async fn revoke(&self, _: &Revocation, _: Duration) -> Result<(), CacheError> {
@@ -327,19 +328,23 @@ impl ClaimsCache<StandardClaims> for BrokenCache {
 
 #[tokio::test]
 async fn a_failing_cache_falls_back_to_direct_validation() {
-    let v = CountingValidator::new(rs256_validator(AUD));
-    let layer = JwtCacheLayer::builder(v.clone())
-        .cache(BrokenCache)
-        .build();
-    let auth = layer.authenticator().clone();
-    let s = Stack::new(layer);
-    let token = rs256(&claims("alice"));
-    for _ in 0..3 {
-        assert_eq!(s.send(Some(&token)).await.status, 200);
+    // A remote validator: lookup first (fails), validate, revocation check (fails), no write
+    // of what could not be checked. A local one: validate first, revocation check (fails).
+    for (remote, errors) in [(true, 6), (false, 3)] {
+        let v = CountingValidator::new(rs256_validator(AUD));
+        let v = if remote { v.remote() } else { v };
+        let layer = JwtCacheLayer::builder(v.clone()).cache(BrokenCache).build();
+        let auth = layer.authenticator().clone();
+        let s = Stack::new(layer);
+        let token = rs256(&claims("alice"));
+        for _ in 0..3 {
+            assert_eq!(s.send(Some(&token)).await.status, 200);
+        }
+        assert_invalid(&s.send(Some(&rs256(&json!({"sub": "x"})))).await);
+        assert_eq!(v.calls(), 4);
+        let expected = errors + if remote { 1 } else { 0 };
+        assert_eq!(auth.stats().cache_errors(), expected, "remote: {remote}");
     }
-    assert_invalid(&s.send(Some(&rs256(&json!({"sub": "x"})))).await);
-    assert_eq!(v.calls(), 4);
-    assert!(auth.stats().cache_errors() >= 6);
 }
 
 fn assert_invalid(r: &jwt_cache_tests::harness::Reply) {

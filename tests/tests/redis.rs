@@ -5,25 +5,42 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fred::interfaces::{KeysInterface, MemoryInterface};
+use fred::interfaces::{ClientLike, KeysInterface, MemoryInterface};
 use jwt_cache::{
-    ClaimsCache, JwtCacheLayer, JwtValidator, RevocationUnavailable, StandardClaims, TokenMeta,
-    ValidatedToken,
+    ClaimsCache, JwtCacheLayer, JwtValidator, RevocationUnavailable, SignedHash, StandardClaims,
+    TokenMeta, ValidatedToken,
 };
 use jwt_cache_redis::RedisCache;
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer, wait_for_key};
-use jwt_cache_tests::{AUD, CountingValidator, claims, claims_cache_suite, rs256, rs256_validator};
+use jwt_cache_tests::{
+    AUD, CountingValidator, Stores, claims, claims_cache_suite, rs256, rs256_validator,
+};
 use serde_json::json;
 
 type Cache = RedisCache<StandardClaims>;
 
-async fn cache(url: &str) -> Cache {
+/// The fleet-wide integrity key of these tests.
+const SECRET: [u8; 32] = [3u8; 32];
+
+/// A cache that carries revocations only (no integrity key: the default).
+async fn plain_cache(url: &str) -> Cache {
     // A generous timeout: these tests assert behaviour, not latency, on a noisy machine.
     RedisCache::connect(url)
         .await
         .unwrap()
         .timeout(Duration::from_millis(500))
+}
+
+/// A cache that shares claims, authenticated under [`SECRET`].
+async fn cache(url: &str) -> Cache {
+    plain_cache(url).await.integrity_key(&SECRET).unwrap()
+}
+
+/// A counting validator that presents itself as remote (an auth service): the authenticator
+/// looks Redis up first, and shared claims pay.
+fn remote() -> CountingValidator<JwtValidator> {
+    CountingValidator::new(rs256_validator(AUD)).remote()
 }
 
 /// Wait until the fire-and-forget write of `token`'s entry has landed.
@@ -32,7 +49,8 @@ async fn wait_for_entry(cache: &Cache, layer: &JwtCacheLayer<StandardClaims>, to
     wait_for_key(cache.client(), &key).await;
 }
 
-/// A layer with the counting validator `v` over the Redis cache `c`, and a stack over it.
+/// A layer with the counting validator `v` (see [`remote`]) over the Redis cache `c`, and a
+/// stack over it.
 fn stack_with(
     v: &CountingValidator<JwtValidator>,
     c: &Cache,
@@ -48,12 +66,50 @@ async fn redis_cache_passes_the_acceptance_suite() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    claims_cache_suite(cache(&server.url()).await, "redis-plain").await;
-    let signed = cache(&server.url())
-        .await
-        .integrity_key(&[3u8; 32])
+    let url = server.url();
+    // Reads go through another client: what the suite sees comes from Redis.
+    claims_cache_suite(
+        cache(&url).await,
+        cache(&url).await,
+        Stores::Claims,
+        "redis-signed",
+    )
+    .await;
+    claims_cache_suite(
+        plain_cache(&url).await,
+        plain_cache(&url).await,
+        Stores::RevocationsOnly,
+        "redis-plain",
+    )
+    .await;
+    // A fred Pool works as the client.
+    let pool = fred::types::Builder::from_config(fred::types::config::Config::from_url(&url).unwrap())
+        .build_pool(2)
         .unwrap();
-    claims_cache_suite(signed, "redis-signed").await;
+    pool.init().await.unwrap();
+    let pooled = RedisCache::<StandardClaims, _>::from_client(pool)
+        .timeout(Duration::from_millis(500))
+        .integrity_key(&SECRET)
+        .unwrap();
+    claims_cache_suite(pooled, cache(&url).await, Stores::Claims, "redis-pool").await;
+}
+
+#[tokio::test]
+async fn redis_cluster_passes_the_acceptance_suite() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let url = cluster.url();
+    claims_cache_suite(cache(&url).await, cache(&url).await, Stores::Claims, "cluster").await;
+}
+
+#[tokio::test]
+async fn redis_sentinel_passes_the_acceptance_suite() {
+    let Some(sentinel) = RedisSentinel::start() else {
+        return;
+    };
+    let url = sentinel.url();
+    claims_cache_suite(cache(&url).await, cache(&url).await, Stores::Claims, "sentinel").await;
 }
 
 #[tokio::test]
@@ -61,10 +117,7 @@ async fn two_instances_share_validations_and_revocations() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let (va, vb) = (
-        CountingValidator::new(rs256_validator(AUD)),
-        CountingValidator::new(rs256_validator(AUD)),
-    );
+    let (va, vb) = (remote(), remote());
     let (ca, cb) = (cache(&server.url()).await, cache(&server.url()).await);
     let la = JwtCacheLayer::builder(va.clone())
         .cache(ca.clone())
@@ -108,7 +161,7 @@ async fn two_instances_share_validations_and_revocations() {
     assert_eq!(a.send(Some(&t3)).await.status, 200);
     wait_for_entry(&ca, &la, &t3).await;
     let billing = Stack::new(
-        JwtCacheLayer::builder(rs256_validator("billing"))
+        JwtCacheLayer::builder(CountingValidator::new(rs256_validator("billing")).remote())
             .cache(cache(&server.url()).await)
             .build(),
     );
@@ -122,10 +175,9 @@ async fn redis_killed_then_restarted() {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
-    let v = CountingValidator::new(rs256_validator(AUD));
-    let c = RedisCache::<StandardClaims>::connect(&server.url())
+    let v = remote();
+    let c = cache(&server.url())
         .await
-        .unwrap()
         .timeout(Duration::from_millis(50))
         .circuit_breaker(3, Duration::from_millis(200));
     let (layer, s) = stack_with(&v, &c);
@@ -177,13 +229,12 @@ async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
-    let v = CountingValidator::new(rs256_validator(AUD));
+    let v = remote();
     // Long enough that "waited for the timeout" and "short-circuited" cannot be confused on a
     // loaded machine.
     let timeout = Duration::from_millis(150);
-    let c = RedisCache::<StandardClaims>::connect(&server.url())
+    let c = cache(&server.url())
         .await
-        .unwrap()
         .timeout(timeout)
         .circuit_breaker(3, Duration::from_millis(300));
     let (layer, s) = stack_with(&v, &c);
@@ -235,9 +286,8 @@ async fn garbage_and_forged_values_are_misses() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let secret = [9u8; 32];
-    let v = CountingValidator::new(rs256_validator(AUD));
-    let honest = cache(&server.url()).await.integrity_key(&secret).unwrap();
+    let v = remote();
+    let honest = cache(&server.url()).await;
     let layer = JwtCacheLayer::builder(v.clone())
         .cache(honest.clone())
         .build();
@@ -247,19 +297,27 @@ async fn garbage_and_forged_values_are_misses() {
     let key = auth.cache_key(&token);
     let redis_key = honest.entry_key(&key);
 
-    // Garbage under the token's key.
-    for garbage in [&b"1{not json"[..], b"2short", b"", b"\xff\xfe"] {
+    // Garbage under the token's key: each is a miss counted as a decode error, never a cache
+    // error (a lookup that fails would cost a fallback, not a miss).
+    for (i, garbage) in [&b"4{not json"[..], b"3short", b"", b"\xff\xfe", b"1[{},{}]"]
+        .into_iter()
+        .enumerate()
+    {
         let () = honest
             .client()
             .set(redis_key.clone(), garbage.to_vec(), None, None, false)
             .await
             .unwrap();
+        let (decode_errors, cache_errors) =
+            (honest.stats().decode_errors(), auth.stats().cache_errors());
         let r = s.send(Some(&token)).await;
-        assert_eq!((r.status.as_u16(), r.body.as_str()), (200, "alice"));
+        assert_eq!((r.status.as_u16(), r.body.as_str()), (200, "alice"), "{i}");
+        assert_eq!(honest.stats().decode_errors(), decode_errors + 1, "{i}");
+        assert_eq!(auth.stats().cache_errors(), cache_errors, "{i}");
     }
 
     // Forged claims, signed with another secret.
-    let forger = cache(&server.url())
+    let forger = plain_cache(&server.url())
         .await
         .integrity_key(&[1u8; 32])
         .unwrap();
@@ -272,11 +330,12 @@ async fn garbage_and_forged_values_are_misses() {
             exp: Some(jwt_cache_tests::now() + 3600),
             sub: Some("alice".into()),
             jti: jwt_cache::unverified_meta(&token).unwrap().jti,
+            key: auth_key_id(),
             ..Default::default()
         },
     });
     forger
-        .put(&key, forged.clone(), Duration::from_secs(60))
+        .put(&key, &SignedHash::of(&token), forged.clone(), Duration::from_secs(60))
         .await
         .unwrap();
     // Well-formed: a cache holding the forger's secret would take it.
@@ -310,21 +369,323 @@ async fn garbage_and_forged_values_are_misses() {
         .set(redis_key.clone(), stolen, None, None, false)
         .await
         .unwrap();
+    let decode_errors = honest.stats().decode_errors();
     assert_eq!(s.send(Some(&token)).await.body, "alice");
-    assert!(honest.stats().decode_errors() >= 6);
+    assert_eq!(honest.stats().decode_errors(), decode_errors + 1);
+}
 
-    // Without an integrity key, undecodable values are still misses.
-    let plain = cache(&server.url()).await.prefix("plain:");
-    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
-        .cache(plain.clone())
-        .build();
-    let pk = plain.entry_key(&layer.authenticator().cache_key(&token));
-    let () = plain
+/// The key identity `rs256_validator` gives its validations (what an honest entry names).
+fn auth_key_id() -> Option<String> {
+    let v: ValidatedToken<StandardClaims> =
+        futures_block(jwt_cache::TokenValidator::validate(&rs256_validator(AUD), &rs256(&claims("k"))))
+            .unwrap();
+    v.meta.key
+}
+
+fn futures_block<F: std::future::Future>(f: F) -> F::Output {
+    // A JwtValidator answers on its first poll.
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("a local validator waited"),
+    }
+}
+
+/// `token` with its signature replaced by `other`'s: the same claims, not a valid token.
+fn with_signature_of(token: &str, other: &str) -> String {
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    let (_, sig) = other.rsplit_once('.').unwrap();
+    format!("{signed}.{sig}")
+}
+
+/// Security issue, item 1: a value copied under the key a forged token hashes to logs nobody
+/// in. Without an integrity key Redis carries no claims at all (nothing to copy, nothing read).
+#[tokio::test]
+async fn without_an_integrity_key_redis_serves_no_claims() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let v = remote();
+    let c = plain_cache(&url).await;
+    assert!(!c.shares_claims());
+    let (layer, s) = stack_with(&v, &c);
+    let auth = layer.authenticator().clone();
+    let a = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&a)).await.body, "alice");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let entry = c.entry_key(&auth.cache_key(&a));
+    assert_eq!(c.client().exists::<u32, _>(entry.clone()).await.unwrap(), 0, "no claims written");
+    // A' = A's header and payload with another signature; A's value (as an unsigned cache
+    // would have written it) copied under A''s key.
+    let insecure = plain_cache(&url).await.prefix("other:").insecure_share_unsigned_claims();
+    let (il, is) = stack_with(&v, &insecure);
+    assert_eq!(is.send(Some(&a)).await.body, "alice");
+    let written = insecure.entry_key(&il.authenticator().cache_key(&a));
+    wait_for_key(insecure.client(), &written).await;
+    let value: Vec<u8> = insecure.client().get(written).await.unwrap();
+    let forged = with_signature_of(&a, &rs256(&claims("zed")));
+    let () = c
         .client()
-        .set(pk, b"1[[1,2,3],{\"nosub\":1}]".to_vec(), None, None, false)
+        .set(c.entry_key(&auth.cache_key(&forged)), value, None, None, false)
         .await
         .unwrap();
-    assert_eq!(Stack::new(layer).send(Some(&token)).await.body, "alice");
+    let r = s.send(Some(&forged)).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.challenge.unwrap().contains("bad signature"));
+    // Revocations are still shared.
+    auth.revoke_token(&a).await.unwrap();
+    let other = Stack::new(JwtCacheLayer::builder(remote()).cache(plain_cache(&url).await).build());
+    assert_eq!(other.send(Some(&a)).await.status, 401);
+}
+
+/// Security issue, item 1: the HMAC binds the entry's absolute expiry: a captured value
+/// replayed after its lifetime (re-set without a TTL) is refused.
+#[tokio::test]
+async fn a_signed_value_replayed_after_its_lifetime_is_refused() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let v = remote();
+    let c = cache(&server.url()).await;
+    let layer = JwtCacheLayer::builder(v.clone())
+        .cache(c.clone())
+        .ttl(Duration::from_secs(1))
+        .build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    let entry = c.entry_key(&layer.authenticator().cache_key(&token));
+    wait_for_key(c.client(), &entry).await;
+    let captured: Vec<u8> = c.client().get(entry.clone()).await.unwrap();
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    assert_eq!(v.calls(), 1, "a hit within the lifetime");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Replayed, without a TTL.
+    let () = c
+        .client()
+        .set(entry.clone(), captured, None, None, false)
+        .await
+        .unwrap();
+    let decode_errors = c.stats().decode_errors();
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    assert_eq!(v.calls(), 2, "the replayed value was a miss: validated again");
+    assert_eq!(c.stats().decode_errors(), decode_errors + 1);
+}
+
+/// Security issue, item 1: an entry that names no signing key is never a hit for a validator
+/// whose validations always name one (here under the insecure opt-in, where a hand-written
+/// value decodes).
+#[tokio::test]
+async fn a_hand_written_entry_naming_no_key_is_refused() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let v = remote();
+    let c = plain_cache(&server.url()).await.insecure_share_unsigned_claims();
+    let (layer, s) = stack_with(&v, &c);
+    let auth = layer.authenticator().clone();
+    let token = rs256(&claims("alice"));
+    let forged = with_signature_of(&token, &rs256(&claims("zed")));
+    let admin = Arc::new(ValidatedToken {
+        claims: Arc::new(
+            serde_json::from_value::<StandardClaims>(json!({"sub": "alice", "scope": "admin"}))
+                .unwrap(),
+        ),
+        meta: TokenMeta {
+            exp: Some(jwt_cache_tests::now() + 3600),
+            sub: Some("alice".into()),
+            jti: jwt_cache::unverified_meta(&token).unwrap().jti,
+            key: None,
+            ..Default::default()
+        },
+    });
+    c.put(
+        &auth.cache_key(&forged),
+        &SignedHash::of(&forged),
+        admin,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let r = s.send(Some(&forged)).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(v.calls(), 1, "validated, not served from the planted entry");
+}
+
+/// Test-honesty issue, item 5: an entry copied from another token's key is refused because
+/// its ids (`jti`, `sub`) do not match the token's, even where nothing else would catch it
+/// (unsigned values under the insecure opt-in, the key that signed it still current).
+#[tokio::test]
+async fn an_entry_whose_ids_differ_from_the_tokens_is_refused() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let v = remote();
+    let c = plain_cache(&server.url()).await.insecure_share_unsigned_claims();
+    let (layer, s) = stack_with(&v, &c);
+    let auth = layer.authenticator().clone();
+    let (alice, mallory) = (rs256(&claims("alice")), rs256(&claims("mallory")));
+    assert_eq!(s.send(Some(&mallory)).await.body, "mallory");
+    let mk = c.entry_key(&auth.cache_key(&mallory));
+    wait_for_key(c.client(), &mk).await;
+    let value: Vec<u8> = c.client().get(mk).await.unwrap();
+    let () = c
+        .client()
+        .set(c.entry_key(&auth.cache_key(&alice)), value, None, None, false)
+        .await
+        .unwrap();
+    let before = c.stats().decode_errors();
+    assert_eq!(s.send(Some(&alice)).await.body, "alice");
+    assert_eq!(c.stats().decode_errors(), before + 1);
+    assert_eq!(v.calls(), 2);
+}
+
+/// Security issue, item 7: with a local validator, a token that fails verification never
+/// reaches Redis, and a valid one costs one round trip (the revocation check), no claims read.
+#[tokio::test]
+async fn unauthenticated_junk_costs_no_redis_call() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let c = cache(&server.url()).await;
+    let v = CountingValidator::new(rs256_validator(AUD));
+    let (layer, s) = stack_with(&v, &c);
+    let good = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&good)).await.status, 200);
+    let calls = c.stats().calls();
+    for i in 0..20 {
+        let junk = with_signature_of(&rs256(&claims(&format!("u{i}"))), &good);
+        assert_eq!(s.send(Some(&junk)).await.status, 401);
+    }
+    assert_eq!(c.stats().calls(), calls, "20 forged tokens made no Redis call");
+    assert_eq!(s.send(Some(&good)).await.status, 200);
+    assert_eq!(c.stats().calls(), calls + 1, "a valid token: one revocation check");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let entry = c.entry_key(&layer.authenticator().cache_key(&good));
+    assert_eq!(c.client().exists::<u32, _>(entry).await.unwrap(), 0, "no claims written");
+}
+
+/// PTTL of a key, in ms.
+async fn pttl(c: &Cache, key: &str) -> i64 {
+    c.client().pttl(key.to_owned()).await.unwrap()
+}
+
+/// Security issue, items 5 and 6: a token marker lives until the token's `exp` plus the
+/// fleet-wide margin (whatever the revoking service's leeway), and a huge `exp` gives a long
+/// marker, never a wrapped short one.
+#[tokio::test]
+async fn token_markers_outlive_their_tokens_by_the_fleet_margin() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let c = plain_cache(&server.url()).await;
+    // Leeway 0 on the revoking service.
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD)).cache(c.clone()).build();
+    let auth = layer.authenticator();
+    let margin = jwt_cache::cache::REVOCATION_MARGIN.as_millis() as i64;
+    let token = rs256(&{
+        let mut c = claims("alice");
+        c["exp"] = json!(jwt_cache_tests::now() + 60);
+        c
+    });
+    auth.revoke_token(&token).await.unwrap();
+    let marker = format!("jwt:t:{}", b64(&SignedHash::of(&token).0));
+    let left = pttl(&c, &marker).await;
+    assert!(left > 60_000 + margin - 5_000, "marker lives {left} ms");
+    assert!(left <= 61_000 + margin, "marker lives {left} ms");
+    // An absurd exp: the marker lives the longest a token can (max_token_lifetime + margin),
+    // not a wrapped few seconds.
+    for exp in [u64::MAX / 2, 1u64 << 60, 18_446_744_073_709_551] {
+        let absurd = rs256(&{
+            let mut c = claims("bob");
+            c["exp"] = json!(exp);
+            c
+        });
+        auth.revoke_token(&absurd).await.unwrap();
+        let marker = format!("jwt:t:{}", b64(&SignedHash::of(&absurd).0));
+        let left = pttl(&c, &marker).await;
+        assert!(left > 24 * 3600 * 1000, "exp {exp}: marker lives {left} ms");
+    }
+    // jti markers: max_token_lifetime + margin.
+    let jti = jwt_cache::unverified_meta(&token).unwrap().jti.unwrap();
+    let jm = format!("jwt:j:{}", b64(&sha256(jti.as_bytes())));
+    let left = pttl(&c, &jm).await;
+    assert!(left > 24 * 3600 * 1000 + margin - 5_000, "jti marker lives {left} ms");
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    // The jti marker is named by SHA-256(jti); SignedHash of a string with no '.' is exactly that.
+    SignedHash::of(std::str::from_utf8(bytes).unwrap()).0
+}
+
+/// Security issue, item 9: a bounded in-memory revocation set; past it a revocation is still
+/// written to Redis (another instance sees it) and the drop is counted.
+#[tokio::test]
+async fn the_local_revocation_set_is_bounded_and_redis_still_gets_everything() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let c = plain_cache(&server.url()).await.local_revocation_capacity(2);
+    let auth = JwtCacheLayer::builder(rs256_validator(AUD))
+        .cache(c.clone())
+        .build()
+        .authenticator()
+        .clone();
+    for i in 0..4 {
+        auth.revoke_jti(&format!("jti-{i}")).await.unwrap();
+    }
+    assert_eq!(c.local_revocations().len(), 2);
+    assert_eq!(c.stats().local_revocations_dropped(), 2);
+    let other = plain_cache(&server.url()).await;
+    let meta = TokenMeta {
+        jti: Some("jti-3".into()),
+        ..Default::default()
+    };
+    assert!(other.is_revoked(&SignedHash::of("x"), &meta).await.unwrap());
+}
+
+/// Security issue, item 8: the Redis password never reaches the logs.
+#[test]
+fn the_redis_password_is_never_logged() {
+    use std::io::Write;
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Nothing listens on port 1: the cache warns that Redis is not reachable yet.
+    rt.block_on(async {
+        let _c = RedisCache::<StandardClaims>::connect("redis://admin:hunter2-s3cret@127.0.0.1:1/0")
+            .await
+            .unwrap();
+    });
+    let logged = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("127.0.0.1:1"), "the warning names the host: {logged}");
+    assert!(!logged.contains("hunter2"), "password logged: {logged}");
 }
 
 /// With Redis killed: a valid token gets `expected` (the mode's answer); a token this instance
@@ -333,9 +694,8 @@ async fn while_redis_is_down(mode: RevocationUnavailable, expected: u16) {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
-    let c = RedisCache::<StandardClaims>::connect(&server.url())
+    let c = plain_cache(&server.url())
         .await
-        .unwrap()
         .timeout(Duration::from_millis(50));
     let layer = JwtCacheLayer::builder(rs256_validator(AUD))
         .cache(c)
@@ -372,7 +732,7 @@ async fn cluster_hits_and_revocations_across_slots() {
     let Some(cluster) = RedisCluster::start(3) else {
         return;
     };
-    let v = CountingValidator::new(rs256_validator(AUD));
+    let v = remote();
     let c = cache(&cluster.url()).await;
     let (layer, s) = stack_with(&v, &c);
     let tokens: Vec<String> = (0..12)
@@ -383,7 +743,7 @@ async fn cluster_hits_and_revocations_across_slots() {
         wait_for_entry(&c, &layer, t).await;
     }
     // A second instance with its own cluster client hits every one of them.
-    let v2 = CountingValidator::new(rs256_validator(AUD));
+    let v2 = remote();
     let s2 = Stack::new(
         JwtCacheLayer::builder(v2.clone())
             .cache(cache(&cluster.url()).await)
@@ -431,7 +791,7 @@ async fn subject_revocations_never_weaken_and_handles_share_memory() {
         iat: Some(iat),
         ..Default::default()
     };
-    let h = jwt_cache::TokenHash::of("t");
+    let h = SignedHash::of("t");
     let ttl = Duration::from_secs(60);
     a.revoke(
         &jwt_cache::Revocation::Subject {
@@ -520,14 +880,20 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
         return;
     };
     use jwt_cache_tests::schemas::{Lenient, Strict};
-    let lenient_cache = RedisCache::<Lenient>::connect(&server.url()).await.unwrap();
-    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new(rs256_validator(AUD))
+    let lenient_cache = RedisCache::<Lenient>::connect(&server.url())
+        .await
+        .unwrap()
+        .integrity_key(&SECRET)
+        .unwrap();
+    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new(remote())
         .cache(lenient_cache.clone().timeout(Duration::from_millis(500)))
         .build_authenticator();
-    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new(rs256_validator(AUD))
+    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new(remote())
         .cache(
             RedisCache::<Strict>::connect(&server.url())
                 .await
+                .unwrap()
+                .integrity_key(&SECRET)
                 .unwrap()
                 .timeout(Duration::from_millis(500)),
         )
@@ -545,7 +911,7 @@ async fn one_round_trip_per_request_hit_or_miss() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let v = CountingValidator::new(rs256_validator(AUD));
+    let v = remote();
     let c = cache(&server.url()).await;
     let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
@@ -584,7 +950,7 @@ async fn a_revocation_made_while_a_slow_validation_runs_is_not_lost() {
         return;
     };
     // A remote-like validator: each validation takes 400 ms.
-    let v = CountingValidator::new(rs256_validator(AUD)).with_delay(Duration::from_millis(400));
+    let v = remote().with_delay(Duration::from_millis(400));
     let c = cache(&server.url()).await;
     let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
@@ -619,7 +985,7 @@ async fn sentinel_hits_and_revocations() {
     let Some(sentinel) = RedisSentinel::start() else {
         return;
     };
-    let v = CountingValidator::new(rs256_validator(AUD));
+    let v = remote();
     let c = cache(&sentinel.url()).await;
     let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
@@ -643,9 +1009,7 @@ async fn bytes_per_entry() {
         return;
     };
     let c = cache(&server.url()).await;
-    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
-        .cache(c.clone())
-        .build();
+    let layer = JwtCacheLayer::builder(remote()).cache(c.clone()).build();
     let token = rs256(&json!({
         "sub": "248289761001", "email": "jane.doe@example.com", "username": "jane.doe",
         "iss": jwt_cache_tests::ISS, "aud": AUD, "iat": jwt_cache_tests::now(), "nbf": jwt_cache_tests::now(),

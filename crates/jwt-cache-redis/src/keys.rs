@@ -1,8 +1,8 @@
 //! The Redis key scheme.
 //!
-//! `{…}` is a Redis Cluster hash tag: a token's cache entries and its token revocation marker
-//! share the tag of the token's signed part, so they live in one slot and come back in one
-//! round trip.
+//! `{…}` is a Redis Cluster hash tag: every cache entry of one token (one per validator
+//! namespace) lives in one slot. A lookup's markers live in other slots; fred sends the
+//! pipeline to each node involved in parallel, so it is still one round trip of latency.
 
 use base64::Engine;
 use jwt_cache::{CacheKey, SignedHash};
@@ -26,22 +26,21 @@ impl Keys {
         }
     }
 
-    /// `{prefix}{<sha256 of the signed part>}:<sha256 of the token>:<validator fingerprint>`,
-    /// each base64url: the entry covers the token's exact bytes, and shares its slot with the
-    /// token's revocation marker.
-    pub(crate) fn entry(&self, signed: &SignedHash, key: &CacheKey) -> String {
+    /// `{prefix}{<sha256 of the token, base64url>}:<validator fingerprint, base64url>`: an
+    /// entry covers the token's exact bytes.
+    pub(crate) fn entry(&self, key: &CacheKey) -> String {
         format!(
-            "{}{{{}}}:{}:{}",
+            "{}{{{}}}:{}",
             self.prefix,
-            b64(&signed.0),
             b64(&key.token.0),
             b64(&key.fingerprint.0)
         )
     }
 
-    /// `{prefix}{<sha256 of the signed part>}:r`: revokes every encoding of that content.
+    /// `{prefix}t:<sha256 of the signed part, base64url>`: revokes every encoding of that
+    /// content (the `t:` keeps it apart from entries, which are keyed on the whole token).
     pub(crate) fn token_revoked(&self, signed: &SignedHash) -> String {
-        format!("{}{{{}}}:r", self.prefix, b64(&signed.0))
+        format!("{}t:{}", self.prefix, b64(&signed.0))
     }
 
     /// `{prefix}j:<sha256(jti)>`

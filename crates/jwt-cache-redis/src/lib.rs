@@ -270,9 +270,9 @@ where
         &self.inner.breaker
     }
 
-    /// The Redis key a validation of `token` is stored under.
-    pub fn entry_key(&self, key: &CacheKey, token: &str) -> String {
-        self.inner.keys.entry(&SignedHash::of(token), key)
+    /// The Redis key a validation is stored under.
+    pub fn entry_key(&self, key: &CacheKey) -> String {
+        self.inner.keys.entry(key)
     }
 
     /// Run one Redis call under the breaker and the timeout.
@@ -355,7 +355,7 @@ where
         // they travel with the entry. The decision below uses the entry's validated claims and
         // refuses an entry whose ids differ from the token's.
         let peek = jwt_cache::unverified_meta(token).unwrap_or_default();
-        let entry_key = inner.codec.as_ref().map(|_| inner.keys.entry(&signed, key));
+        let entry_key = inner.codec.as_ref().map(|_| inner.keys.entry(key));
         let mut keys: Vec<String> = entry_key.iter().cloned().collect();
         keys.extend(marker_keys(&inner.keys, &signed, &peek));
         let mut markers = self.get_many(keys, inner.timeout).await?;
@@ -401,15 +401,15 @@ where
     async fn put(
         &self,
         key: &CacheKey,
-        signed: &SignedHash,
+        _signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        // Revocations only: no claims are written.
+        // The signed part is recomputed from the token on `get`. Revocations only: no claims are written.
         let Some(codec) = &self.inner.codec else {
             return Ok(());
         };
-        let entry_key = self.inner.keys.entry(signed, key);
+        let entry_key = self.inner.keys.entry(key);
         let bytes = codec
             .encode(&entry_key, deadline_ms(now_ms(), ttl), &value)
             .map_err(|e| CacheError::Decode(e.to_string()))?;
@@ -423,12 +423,16 @@ where
         .await
     }
 
-    /// Nothing to do: entries are keyed by the token's signed part too, which `key` does not
-    /// carry, and they expire on their own. A revoked token's entry is never served (its
-    /// marker comes back with it); a hit whose key left the key set is refused on every
-    /// re-check and replaced by the next validation.
-    async fn remove(&self, _key: &CacheKey) -> Result<(), CacheError> {
-        Ok(())
+    async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
+        if self.inner.codec.is_none() {
+            return Ok(());
+        }
+        let entry_key = self.inner.keys.entry(key);
+        let client = self.inner.client.clone();
+        self.call(self.inner.write_timeout, async move {
+            client.del::<(), _>(entry_key).await
+        })
+        .await
     }
 
     async fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta) -> Result<bool, CacheError> {

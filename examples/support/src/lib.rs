@@ -5,7 +5,10 @@
 //! - `JWT_PUBLIC_KEY_FILE` (PEM), `JWT_ALG` (default RS256), `JWT_ISSUER`, `JWT_AUDIENCE`:
 //!   validate tokens from a real issuer; without `JWT_PUBLIC_KEY_FILE`, dev mode: an Ed25519
 //!   key generated at start-up and a printed token;
-//! - `REDIS_URL`: share validations and revocations through Redis (in-process cache otherwise).
+//! - `REDIS_URL`: share revocations through Redis (in-process cache otherwise);
+//! - `JWT_CACHE_INTEGRITY_KEY` (at least 32 bytes) or `JWT_CACHE_INTEGRITY_KEY_FILE`: the
+//!   fleet-wide secret that authenticates claims stored in Redis; with it, validations are
+//!   shared too (without it, Redis carries revocations only).
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -100,7 +103,8 @@ fn addr(program: &str) -> Result<SocketAddr, String> {
                 println!(
                     "usage: {program} [--addr HOST:PORT]\n\n\
                      env: ADDR, JWT_PUBLIC_KEY_FILE, JWT_ALG (default RS256), JWT_ISSUER, JWT_AUDIENCE,\n     \
-                     REDIS_URL (share validations and revocations through Redis)"
+                     REDIS_URL (share revocations through Redis),\n     \
+                     JWT_CACHE_INTEGRITY_KEY or JWT_CACHE_INTEGRITY_KEY_FILE (share validations too)"
                 );
                 std::process::exit(0);
             }
@@ -143,6 +147,21 @@ fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
     Ok((v, Some(issuer)))
 }
 
+/// The fleet-wide secret that authenticates claims in Redis: `JWT_CACHE_INTEGRITY_KEY`, or
+/// the contents of the file `JWT_CACHE_INTEGRITY_KEY_FILE` (surrounding whitespace trimmed).
+fn integrity_key() -> Result<Option<Vec<u8>>, String> {
+    if let Some(key) = env("JWT_CACHE_INTEGRITY_KEY") {
+        return Ok(Some(key.into_bytes()));
+    }
+    match env("JWT_CACHE_INTEGRITY_KEY_FILE") {
+        Some(path) => {
+            let bytes = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
+            Ok(Some(bytes.trim_ascii().to_vec()))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Read the configuration from the arguments and the environment, and connect the cache.
 pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
     let addr = addr(program)?;
@@ -151,12 +170,22 @@ pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
         .ttl(Duration::from_secs(600));
     let (auth, cache_name) = match env("REDIS_URL") {
         Some(url) => {
-            let cache = RedisCache::<StandardClaims>::connect(&url)
+            let shown = jwt_cache_redis::redacted_url(&url);
+            let mut cache = RedisCache::<StandardClaims>::connect(&url)
                 .await
-                .map_err(|e| format!("REDIS_URL {url:?}: {e}"))?;
+                .map_err(|e| format!("REDIS_URL {shown}: {e}"))?;
+            let what = match integrity_key()? {
+                Some(secret) => {
+                    cache = cache.integrity_key(&secret).map_err(|e| {
+                        format!("JWT_CACHE_INTEGRITY_KEY: {e}")
+                    })?;
+                    "validations and revocations"
+                }
+                None => "revocations only; set JWT_CACHE_INTEGRITY_KEY to share validations",
+            };
             (
                 builder.cache(cache).build_authenticator(),
-                format!("redis at {url}"),
+                format!("redis at {shown}: {what}"),
             )
         }
         None => (

@@ -223,7 +223,7 @@ mod tests {
         // Updating one already held always works.
         set.insert(&Revocation::Jti("a".into()), now + 20, now).unwrap();
         // Once one has expired, it makes room.
-        set.insert(&Revocation::Jti("c".into()), now + 10, now + 30)
+        set.insert(&Revocation::Jti("c".into()), now + 100, now + 30)
             .unwrap();
         assert!(set.is_revoked(&h, &meta("c"), now + 30));
         assert!(set.is_revoked(&h, &meta("b"), now + 30));
