@@ -308,7 +308,13 @@ where
     // Another validator's namespace never sees it; nor does a token with other bytes and the
     // same signed part (a hit is served for the exact bytes only).
     assert!(is_miss(&reader.get(&key(2, &t1), &t1).await.unwrap()));
-    let twin1 = fake_token(&format!("{tag}-a"), "alice", Some(now - 10), Some("jti-a"), "b3RoZXI");
+    let twin1 = fake_token(
+        &format!("{tag}-a"),
+        "alice",
+        Some(now - 10),
+        Some("jti-a"),
+        "b3RoZXI",
+    );
     assert_eq!(SignedHash::of(&twin1), s1);
     assert!(is_miss(&reader.get(&key(1, &twin1), &twin1).await.unwrap()));
 
@@ -319,7 +325,13 @@ where
     // Revocation by token: a hit turns into Revoked, is_revoked agrees, and it covers every
     // encoding of the same signed part (another signature's bytes).
     let (kb, sb, tb, eb) = case("b", "bob", Some(now - 10), Some("jti-b"));
-    let twin = fake_token(&format!("{tag}-b"), "bob", Some(now - 10), Some("jti-b"), "dHdpbg");
+    let twin = fake_token(
+        &format!("{tag}-b"),
+        "bob",
+        Some(now - 10),
+        Some("jti-b"),
+        "dHdpbg",
+    );
     assert_ne!(TokenHash::of(&twin), kb.token);
     assert_eq!(SignedHash::of(&twin), sb);
     cache.put(&kb, &sb, eb.clone(), ttl).await.unwrap();
@@ -332,9 +344,19 @@ where
         jti: None,
         ..eb.meta.clone()
     };
-    assert!(reader.is_revoked(&SignedHash::of(&twin), &no_jti).await.unwrap());
+    assert!(
+        reader
+            .is_revoked(&SignedHash::of(&twin), &no_jti)
+            .await
+            .unwrap()
+    );
     // Another signed part with no other revoked id is not covered.
-    assert!(!reader.is_revoked(&SignedHash::of("x.y.z"), &no_jti).await.unwrap());
+    assert!(
+        !reader
+            .is_revoked(&SignedHash::of("x.y.z"), &no_jti)
+            .await
+            .unwrap()
+    );
 
     // Revocation by jti covers exactly that jti.
     let jti_c = format!("{tag}-jti-c");
@@ -342,7 +364,10 @@ where
     let (kd, sd, td, ed) = case("d", "carol", Some(now - 10), Some("other"));
     cache.put(&kc, &sc, ec, ttl).await.unwrap();
     cache.put(&kd, &sd, ed, ttl).await.unwrap();
-    cache.revoke(&Revocation::Jti(jti_c.clone()), ttl).await.unwrap();
+    cache
+        .revoke(&Revocation::Jti(jti_c.clone()), ttl)
+        .await
+        .unwrap();
     assert!(is_revoked_answer(&reader.get(&kc, &tc).await.unwrap()));
     assert!(stored(&reader.get(&kd, &td).await.unwrap()));
     // Looked up under another namespace: a miss; if the cache answers the revocation check
@@ -359,7 +384,12 @@ where
     let (kf, sf, tf, ef) = case("f", &sub, Some(now + 5), None);
     let (kg, sg, tg, eg) = case("g", &sub, None, None);
     let (kh, sh, th, eh) = case("h", "someone-else", Some(now - 100), None);
-    for (k, s, e) in [(&kf, &sf, ef), (&ke, &se, ee), (&kg, &sg, eg), (&kh, &sh, eh)] {
+    for (k, s, e) in [
+        (&kf, &sf, ef),
+        (&ke, &se, ee),
+        (&kg, &sg, eg),
+        (&kh, &sh, eh),
+    ] {
         cache.put(k, s, e, ttl).await.unwrap();
     }
     cache
@@ -384,7 +414,10 @@ where
 
     // Expiry: an entry and a revocation with a short ttl are gone after it.
     let (ki, si, ti, ei) = case("i", "ivan", Some(now - 10), Some(&format!("{tag}-jti-i")));
-    cache.put(&ki, &si, ei, Duration::from_millis(1100)).await.unwrap();
+    cache
+        .put(&ki, &si, ei, Duration::from_millis(1100))
+        .await
+        .unwrap();
     let (kj, sj, tj, ej) = case("j", "judy", Some(now - 10), None);
     cache.put(&kj, &sj, ej, ttl).await.unwrap();
     cache

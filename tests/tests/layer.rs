@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use jwt_cache::{
     CacheError, CacheKey, ClaimsCache, JwtCacheLayer, Lookup, MemoryCache, Rejection, Revocation,
-    SignedHash, StandardClaims, TokenMeta, TokenValidator, ValidatedToken,
+    SignedHash, StandardClaims, TokenMeta, ValidatedToken,
 };
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::{AUD, CountingValidator, claims, now, rs256, rs256_validator};
@@ -77,13 +77,23 @@ async fn a_hit_is_rechecked_against_the_clock() {
             meta,
         })
     };
-    cache.put_now(&key, &SignedHash::of(&token), planted(meta.clone()), Duration::from_secs(600));
+    cache.put_now(
+        &key,
+        &SignedHash::of(&token),
+        planted(meta.clone()),
+        Duration::from_secs(600),
+    );
     let r = s.send(Some(&token)).await;
     assert_eq!(r.status, 401);
     assert!(r.challenge.unwrap().contains("token expired"));
     meta.exp = Some(now() + 600);
     meta.nbf = Some(now() + 300);
-    cache.put_now(&key, &SignedHash::of(&token), planted(meta), Duration::from_secs(600));
+    cache.put_now(
+        &key,
+        &SignedHash::of(&token),
+        planted(meta),
+        Duration::from_secs(600),
+    );
     let r = s.send(Some(&token)).await;
     assert!(r.challenge.unwrap().contains("not yet valid"));
     assert_eq!(v.calls(), 0);
@@ -359,8 +369,7 @@ async fn claims_of_a_custom_type() {
         sub: String,
         tenant: String,
     }
-    let layer = jwt_cache::JwtCacheBuilder::<Mine>::new(rs256_validator(AUD))
-        .build();
+    let layer = jwt_cache::JwtCacheBuilder::<Mine>::new(rs256_validator(AUD)).build();
     let auth = layer.authenticator().clone();
     let mut c = claims("t");
     c["tenant"] = json!("acme");
@@ -369,7 +378,9 @@ async fn claims_of_a_custom_type() {
     // A token whose claims do not fit the type is malformed, not accepted.
     let err = auth.authenticate(&rs256(&claims("t"))).await.unwrap_err();
     assert!(matches!(err, Rejection::InvalidToken(_)));
-    let _ = TokenValidator::<Mine>::fingerprint(&rs256_validator(AUD));
+    // The claims type is part of the cache namespace.
+    let standard = jwt_cache::Authenticator::<StandardClaims>::new(rs256_validator(AUD));
+    assert_ne!(auth.fingerprint(), standard.fingerprint());
 }
 
 #[tokio::test]
@@ -415,10 +426,10 @@ async fn the_claims_type_is_part_of_the_cache_namespace() {
     use jwt_cache_tests::schemas::{Lenient, Strict};
     // Same validator, different claims types: different namespaces (redis.rs shows the
     // consequence on a shared Redis).
-    let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new(rs256_validator(AUD))
-        .build_authenticator();
-    let strict = jwt_cache::JwtCacheBuilder::<Strict>::new(rs256_validator(AUD))
-        .build_authenticator();
+    let lenient =
+        jwt_cache::JwtCacheBuilder::<Lenient>::new(rs256_validator(AUD)).build_authenticator();
+    let strict =
+        jwt_cache::JwtCacheBuilder::<Strict>::new(rs256_validator(AUD)).build_authenticator();
     assert_ne!(lenient.fingerprint(), strict.fingerprint());
     // The same schema under an explicit id shares the namespace.
     let a = jwt_cache::JwtCacheBuilder::<Lenient>::new(rs256_validator(AUD))

@@ -55,9 +55,7 @@ fn stack_with(
     v: &CountingValidator<JwtValidator>,
     c: &Cache,
 ) -> (JwtCacheLayer<StandardClaims>, Stack) {
-    let layer = JwtCacheLayer::builder(v.clone())
-        .cache(c.clone())
-        .build();
+    let layer = JwtCacheLayer::builder(v.clone()).cache(c.clone()).build();
     (layer.clone(), Stack::new(layer))
 }
 
@@ -83,9 +81,10 @@ async fn redis_cache_passes_the_acceptance_suite() {
     )
     .await;
     // A fred Pool works as the client.
-    let pool = fred::types::Builder::from_config(fred::types::config::Config::from_url(&url).unwrap())
-        .build_pool(2)
-        .unwrap();
+    let pool =
+        fred::types::Builder::from_config(fred::types::config::Config::from_url(&url).unwrap())
+            .build_pool(2)
+            .unwrap();
     pool.init().await.unwrap();
     let pooled = RedisCache::<StandardClaims, _>::from_client(pool)
         .timeout(Duration::from_millis(500))
@@ -100,7 +99,13 @@ async fn redis_cluster_passes_the_acceptance_suite() {
         return;
     };
     let url = cluster.url();
-    claims_cache_suite(cache(&url).await, cache(&url).await, Stores::Claims, "cluster").await;
+    claims_cache_suite(
+        cache(&url).await,
+        cache(&url).await,
+        Stores::Claims,
+        "cluster",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -109,7 +114,13 @@ async fn redis_sentinel_passes_the_acceptance_suite() {
         return;
     };
     let url = sentinel.url();
-    claims_cache_suite(cache(&url).await, cache(&url).await, Stores::Claims, "sentinel").await;
+    claims_cache_suite(
+        cache(&url).await,
+        cache(&url).await,
+        Stores::Claims,
+        "sentinel",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -119,12 +130,8 @@ async fn two_instances_share_validations_and_revocations() {
     };
     let (va, vb) = (remote(), remote());
     let (ca, cb) = (cache(&server.url()).await, cache(&server.url()).await);
-    let la = JwtCacheLayer::builder(va.clone())
-        .cache(ca.clone())
-        .build();
-    let lb = JwtCacheLayer::builder(vb.clone())
-        .cache(cb.clone())
-        .build();
+    let la = JwtCacheLayer::builder(va.clone()).cache(ca.clone()).build();
+    let lb = JwtCacheLayer::builder(vb.clone()).cache(cb.clone()).build();
     let (a, b) = (Stack::new(la.clone()), Stack::new(lb.clone()));
 
     let token = rs256(&claims("alice"));
@@ -335,7 +342,12 @@ async fn garbage_and_forged_values_are_misses() {
         },
     });
     forger
-        .put(&key, &SignedHash::of(&token), forged.clone(), Duration::from_secs(60))
+        .put(
+            &key,
+            &SignedHash::of(&token),
+            forged.clone(),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     // Well-formed: a cache holding the forger's secret would take it.
@@ -376,9 +388,11 @@ async fn garbage_and_forged_values_are_misses() {
 
 /// The key identity `rs256_validator` gives its validations (what an honest entry names).
 fn auth_key_id() -> Option<String> {
-    let v: ValidatedToken<StandardClaims> =
-        futures_block(jwt_cache::TokenValidator::validate(&rs256_validator(AUD), &rs256(&claims("k"))))
-            .unwrap();
+    let v: ValidatedToken<StandardClaims> = futures_block(jwt_cache::TokenValidator::validate(
+        &rs256_validator(AUD),
+        &rs256(&claims("k")),
+    ))
+    .unwrap();
     v.meta.key
 }
 
@@ -416,10 +430,17 @@ async fn without_an_integrity_key_redis_serves_no_claims() {
     assert_eq!(s.send(Some(&a)).await.body, "alice");
     tokio::time::sleep(Duration::from_millis(100)).await;
     let entry = c.entry_key(&auth.cache_key(&a));
-    assert_eq!(c.client().exists::<u32, _>(entry.clone()).await.unwrap(), 0, "no claims written");
+    assert_eq!(
+        c.client().exists::<u32, _>(entry.clone()).await.unwrap(),
+        0,
+        "no claims written"
+    );
     // A' = A's header and payload with another signature; A's value (as an unsigned cache
     // would have written it) copied under A''s key.
-    let insecure = plain_cache(&url).await.prefix("other:").insecure_share_unsigned_claims();
+    let insecure = plain_cache(&url)
+        .await
+        .prefix("other:")
+        .insecure_share_unsigned_claims();
     let (il, is) = stack_with(&v, &insecure);
     assert_eq!(is.send(Some(&a)).await.body, "alice");
     let written = insecure.entry_key(&il.authenticator().cache_key(&a));
@@ -428,7 +449,13 @@ async fn without_an_integrity_key_redis_serves_no_claims() {
     let forged = with_signature_of(&a, &rs256(&claims("zed")));
     let () = c
         .client()
-        .set(c.entry_key(&auth.cache_key(&forged)), value, None, None, false)
+        .set(
+            c.entry_key(&auth.cache_key(&forged)),
+            value,
+            None,
+            None,
+            false,
+        )
         .await
         .unwrap();
     let r = s.send(Some(&forged)).await;
@@ -436,7 +463,11 @@ async fn without_an_integrity_key_redis_serves_no_claims() {
     assert!(r.challenge.unwrap().contains("bad signature"));
     // Revocations are still shared.
     auth.revoke_token(&a).await.unwrap();
-    let other = Stack::new(JwtCacheLayer::builder(remote()).cache(plain_cache(&url).await).build());
+    let other = Stack::new(
+        JwtCacheLayer::builder(remote())
+            .cache(plain_cache(&url).await)
+            .build(),
+    );
     assert_eq!(other.send(Some(&a)).await.status, 401);
 }
 
@@ -470,7 +501,11 @@ async fn a_signed_value_replayed_after_its_lifetime_is_refused() {
         .unwrap();
     let decode_errors = c.stats().decode_errors();
     assert_eq!(s.send(Some(&token)).await.status, 200);
-    assert_eq!(v.calls(), 2, "the replayed value was a miss: validated again");
+    assert_eq!(
+        v.calls(),
+        2,
+        "the replayed value was a miss: validated again"
+    );
     assert_eq!(c.stats().decode_errors(), decode_errors + 1);
 }
 
@@ -483,7 +518,9 @@ async fn a_hand_written_entry_naming_no_key_is_refused() {
         return;
     };
     let v = remote();
-    let c = plain_cache(&server.url()).await.insecure_share_unsigned_claims();
+    let c = plain_cache(&server.url())
+        .await
+        .insecure_share_unsigned_claims();
     let (layer, s) = stack_with(&v, &c);
     let auth = layer.authenticator().clone();
     let token = rs256(&claims("alice"));
@@ -523,7 +560,9 @@ async fn an_entry_whose_ids_differ_from_the_tokens_is_refused() {
         return;
     };
     let v = remote();
-    let c = plain_cache(&server.url()).await.insecure_share_unsigned_claims();
+    let c = plain_cache(&server.url())
+        .await
+        .insecure_share_unsigned_claims();
     let (layer, s) = stack_with(&v, &c);
     let auth = layer.authenticator().clone();
     let (alice, mallory) = (rs256(&claims("alice")), rs256(&claims("mallory")));
@@ -533,7 +572,13 @@ async fn an_entry_whose_ids_differ_from_the_tokens_is_refused() {
     let value: Vec<u8> = c.client().get(mk).await.unwrap();
     let () = c
         .client()
-        .set(c.entry_key(&auth.cache_key(&alice)), value, None, None, false)
+        .set(
+            c.entry_key(&auth.cache_key(&alice)),
+            value,
+            None,
+            None,
+            false,
+        )
         .await
         .unwrap();
     let before = c.stats().decode_errors();
@@ -559,12 +604,24 @@ async fn unauthenticated_junk_costs_no_redis_call() {
         let junk = with_signature_of(&rs256(&claims(&format!("u{i}"))), &good);
         assert_eq!(s.send(Some(&junk)).await.status, 401);
     }
-    assert_eq!(c.stats().calls(), calls, "20 forged tokens made no Redis call");
+    assert_eq!(
+        c.stats().calls(),
+        calls,
+        "20 forged tokens made no Redis call"
+    );
     assert_eq!(s.send(Some(&good)).await.status, 200);
-    assert_eq!(c.stats().calls(), calls + 1, "a valid token: one revocation check");
+    assert_eq!(
+        c.stats().calls(),
+        calls + 1,
+        "a valid token: one revocation check"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     let entry = c.entry_key(&layer.authenticator().cache_key(&good));
-    assert_eq!(c.client().exists::<u32, _>(entry).await.unwrap(), 0, "no claims written");
+    assert_eq!(
+        c.client().exists::<u32, _>(entry).await.unwrap(),
+        0,
+        "no claims written"
+    );
 }
 
 /// PTTL of a key, in ms.
@@ -582,7 +639,9 @@ async fn token_markers_outlive_their_tokens_by_the_fleet_margin() {
     };
     let c = plain_cache(&server.url()).await;
     // Leeway 0 on the revoking service.
-    let layer = JwtCacheLayer::builder(rs256_validator(AUD)).cache(c.clone()).build();
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
+        .cache(c.clone())
+        .build();
     let auth = layer.authenticator();
     let margin = jwt_cache::cache::REVOCATION_MARGIN.as_millis() as i64;
     let token = rs256(&{
@@ -612,7 +671,10 @@ async fn token_markers_outlive_their_tokens_by_the_fleet_margin() {
     let jti = jwt_cache::unverified_meta(&token).unwrap().jti.unwrap();
     let jm = format!("jwt:j:{}", b64(&sha256(jti.as_bytes())));
     let left = pttl(&c, &jm).await;
-    assert!(left > 24 * 3600 * 1000 + margin - 5_000, "jti marker lives {left} ms");
+    assert!(
+        left > 24 * 3600 * 1000 + margin - 5_000,
+        "jti marker lives {left} ms"
+    );
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -632,7 +694,9 @@ async fn the_local_revocation_set_is_bounded_and_redis_still_gets_everything() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let c = plain_cache(&server.url()).await.local_revocation_capacity(2);
+    let c = plain_cache(&server.url())
+        .await
+        .local_revocation_capacity(2);
     let auth = JwtCacheLayer::builder(rs256_validator(AUD))
         .cache(c.clone())
         .build()
@@ -679,12 +743,16 @@ fn the_redis_password_is_never_logged() {
         .unwrap();
     // Nothing listens on port 1: the cache warns that Redis is not reachable yet.
     rt.block_on(async {
-        let _c = RedisCache::<StandardClaims>::connect("redis://admin:hunter2-s3cret@127.0.0.1:1/0")
-            .await
-            .unwrap();
+        let _c =
+            RedisCache::<StandardClaims>::connect("redis://admin:hunter2-s3cret@127.0.0.1:1/0")
+                .await
+                .unwrap();
     });
     let logged = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    assert!(logged.contains("127.0.0.1:1"), "the warning names the host: {logged}");
+    assert!(
+        logged.contains("127.0.0.1:1"),
+        "the warning names the host: {logged}"
+    );
     assert!(!logged.contains("hunter2"), "password logged: {logged}");
 }
 

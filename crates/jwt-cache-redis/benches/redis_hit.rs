@@ -38,12 +38,7 @@ fn token(alg: Algorithm, key: &EncodingKey) -> String {
 fn stack(v: JwtValidator, cache: impl ClaimsCache<StandardClaims>, ttl: Duration) -> Svc {
     Svc::new(
         ServiceBuilder::new()
-            .layer(
-                JwtCacheLayer::builder(v)
-                    .cache(cache)
-                    .ttl(ttl)
-                    .build(),
-            )
+            .layer(JwtCacheLayer::builder(v).cache(cache).ttl(ttl).build())
             .service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) }),
     )
 }

@@ -53,4 +53,3 @@ impl Keys {
         format!("{}s:{}", self.prefix, b64(&Sha256::digest(sub.as_bytes())))
     }
 }
-

@@ -336,7 +336,6 @@ where
             })
             .collect())
     }
-
 }
 
 fn same(a: &Option<String>, b: &Option<String>) -> bool {
@@ -366,8 +365,8 @@ where
         // What the markers say about the token's own ids: the answer to the revocation check
         // of a miss, so that a miss too costs one round trip.
         let miss = || {
-            let revoked = inner.local.is_revoked(&signed, &peek, now_ms())
-                || markers_revoke(&peek, &markers);
+            let revoked =
+                inner.local.is_revoked(&signed, &peek, now_ms()) || markers_revoke(&peek, &markers);
             Lookup::MissChecked(RevocationCheck {
                 jti: peek.jti.clone(),
                 sub: peek.sub.clone(),
@@ -391,8 +390,7 @@ where
             tracing::warn!(key = %entry_key, "redis entry does not match its token: treated as a miss");
             return Ok(miss());
         }
-        if inner.local.is_revoked(&signed, &v.meta, now_ms()) || markers_revoke(&v.meta, &markers)
-        {
+        if inner.local.is_revoked(&signed, &v.meta, now_ms()) || markers_revoke(&v.meta, &markers) {
             return Ok(Lookup::Revoked);
         }
         Ok(Lookup::Hit(Arc::new(v)))
@@ -440,7 +438,10 @@ where
             return Ok(true);
         }
         let markers = self
-            .get_many(marker_keys(&self.inner.keys, token, meta), self.inner.timeout)
+            .get_many(
+                marker_keys(&self.inner.keys, token, meta),
+                self.inner.timeout,
+            )
             .await?;
         Ok(markers_revoke(meta, &markers))
     }
@@ -449,7 +450,11 @@ where
         let now = now_ms();
         // Enforced by this instance from memory whatever happens to Redis (while the bounded
         // set has room; Redis stays the source of truth).
-        if let Err(e) = self.inner.local.insert(revocation, deadline_ms(now, ttl), now) {
+        if let Err(e) = self
+            .inner
+            .local
+            .insert(revocation, deadline_ms(now, ttl), now)
+        {
             self.inner
                 .stats
                 .local_revocations_dropped

@@ -76,6 +76,9 @@ mod tests {
         assert_eq!(px(Duration::ZERO), 1);
         assert_eq!(px(Duration::from_millis(1500)), 1500);
         assert_eq!(px(Duration::MAX), 10 * 366 * 24 * 3600 * 1000);
-        assert_eq!(px(Duration::from_secs(u64::MAX / 999)), 10 * 366 * 24 * 3600 * 1000);
+        assert_eq!(
+            px(Duration::from_secs(u64::MAX / 999)),
+            10 * 366 * 24 * 3600 * 1000
+        );
     }
 }

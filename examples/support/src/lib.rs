@@ -166,8 +166,7 @@ fn integrity_key() -> Result<Option<Vec<u8>>, String> {
 pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
     let addr = addr(program)?;
     let (validator, issuer) = validator()?;
-    let builder = JwtCacheBuilder::<StandardClaims>::new(validator)
-        .ttl(Duration::from_secs(600));
+    let builder = JwtCacheBuilder::<StandardClaims>::new(validator).ttl(Duration::from_secs(600));
     let (auth, cache_name) = match env("REDIS_URL") {
         Some(url) => {
             let shown = jwt_cache_redis::redacted_url(&url);
@@ -176,9 +175,9 @@ pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
                 .map_err(|e| format!("REDIS_URL {shown}: {e}"))?;
             let what = match integrity_key()? {
                 Some(secret) => {
-                    cache = cache.integrity_key(&secret).map_err(|e| {
-                        format!("JWT_CACHE_INTEGRITY_KEY: {e}")
-                    })?;
+                    cache = cache
+                        .integrity_key(&secret)
+                        .map_err(|e| format!("JWT_CACHE_INTEGRITY_KEY: {e}"))?;
                     "validations and revocations"
                 }
                 None => "revocations only; set JWT_CACHE_INTEGRITY_KEY to share validations",

@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
-pub use self::builder::{JwtCacheBuilder, RevocationUnavailable};
 pub(crate) use self::builder::Settings;
+pub use self::builder::{JwtCacheBuilder, RevocationUnavailable};
 pub use self::future::AuthFuture;
 use self::single_flight::SingleFlight;
 use crate::cache::{
@@ -255,9 +255,9 @@ impl<C: JwtClaims> Authenticator<C> {
         };
         let token: Arc<str> = Arc::from(token);
         let inner = inner.clone();
-        AuthFuture::waiting(Box::pin(
-            async move { inner.authenticate(key, token, next).await },
-        ))
+        AuthFuture::waiting(Box::pin(async move {
+            inner.authenticate(key, token, next).await
+        }))
     }
 
     /// Revoke one token (logout): every encoding of its signed part (see
@@ -273,8 +273,9 @@ impl<C: JwtClaims> Authenticator<C> {
         let meta = crate::token::unverified_meta(token).unwrap_or_default();
         let lifetime = self.inner.settings.max_token_lifetime;
         let left = match self.inner.effective_exp(&meta) {
-            Some(exp) => Duration::from_secs(exp.saturating_sub(now_secs()).saturating_add(1))
-                .min(lifetime),
+            Some(exp) => {
+                Duration::from_secs(exp.saturating_sub(now_secs()).saturating_add(1)).min(lifetime)
+            }
             None => lifetime,
         };
         self.inner

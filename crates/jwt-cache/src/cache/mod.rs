@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn conversions_saturate() {
         assert_eq!(saturating_ms(Duration::MAX), u64::MAX);
-        assert_eq!(saturating_ms(Duration::from_secs(u64::MAX / 1000 + 1)), u64::MAX);
+        assert_eq!(
+            saturating_ms(Duration::from_secs(u64::MAX / 1000 + 1)),
+            u64::MAX
+        );
         assert_eq!(saturating_ms(Duration::from_millis(1500)), 1500);
         assert_eq!(deadline_ms(u64::MAX - 5, Duration::from_secs(1)), u64::MAX);
         assert_eq!(deadline_ms(10, Duration::from_millis(5)), 15);

@@ -205,8 +205,10 @@ mod tests {
     fn bounded_refuses_new_revocations_when_full_of_live_ones() {
         let set = RevocationSet::with_capacity(2);
         let now = 1_000;
-        set.insert(&Revocation::Jti("a".into()), now + 10, now).unwrap();
-        set.insert(&Revocation::Jti("b".into()), now + 5_000, now).unwrap();
+        set.insert(&Revocation::Jti("a".into()), now + 10, now)
+            .unwrap();
+        set.insert(&Revocation::Jti("b".into()), now + 5_000, now)
+            .unwrap();
         // Full of live revocations: a new one is refused, nothing is evicted.
         let err = set
             .insert(&Revocation::Jti("c".into()), now + 10, now)
@@ -221,7 +223,8 @@ mod tests {
         assert!(set.is_revoked(&h, &meta("a"), now));
         assert!(!set.is_revoked(&h, &meta("c"), now));
         // Updating one already held always works.
-        set.insert(&Revocation::Jti("a".into()), now + 20, now).unwrap();
+        set.insert(&Revocation::Jti("a".into()), now + 20, now)
+            .unwrap();
         // Once one has expired, it makes room.
         set.insert(&Revocation::Jti("c".into()), now + 100, now + 30)
             .unwrap();
