@@ -667,6 +667,15 @@ async fn token_markers_outlive_their_tokens_by_the_fleet_margin() {
         let left = pttl(&c, &marker).await;
         assert!(left > 24 * 3600 * 1000, "exp {exp}: marker lives {left} ms");
     }
+    // A backend given an absurd TTL directly saturates too.
+    c.revoke(&jwt_cache::Revocation::Jti("huge".into()), Duration::MAX)
+        .await
+        .unwrap();
+    let left = pttl(&c, &format!("jwt:j:{}", b64(&sha256(b"huge")))).await;
+    assert!(
+        left > 365 * 24 * 3600 * 1000,
+        "an absurd TTL gave {left} ms"
+    );
     // jti markers: max_token_lifetime + margin.
     let jti = jwt_cache::unverified_meta(&token).unwrap().jti.unwrap();
     let jm = format!("jwt:j:{}", b64(&sha256(jti.as_bytes())));
