@@ -33,11 +33,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use jwt_cache::cache::{CacheKey, Lookup, Revocation, SignedHash, TokenHash};
 use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
-use jwt_cache::{
-    CacheKey, ClaimsCache, Fingerprint, JwtValidator, Lookup, Revocation, SignedHash,
-    StandardClaims, TokenHash, TokenMeta, TokenValidator, ValidatedToken, ValidationError,
-};
+use jwt_cache::validator::{Fingerprint, TokenMeta, ValidatedToken};
+use jwt_cache::{ClaimsCache, JwtValidator, StandardClaims, TokenValidator, ValidationError};
 use serde_json::{Value, json};
 
 /// PEM test keys (generated with openssl, test use only).
@@ -225,8 +224,8 @@ fn is_hit(l: &Lookup<StandardClaims>) -> bool {
 /// token no revocation covers must say so.
 fn is_miss(l: &Lookup<StandardClaims>) -> bool {
     match l {
-        Lookup::Miss => true,
-        Lookup::MissChecked(c) => !c.revoked,
+        Lookup::Miss(None) => true,
+        Lookup::Miss(Some(c)) => !c.revoked,
         _ => false,
     }
 }
@@ -236,7 +235,7 @@ fn is_miss(l: &Lookup<StandardClaims>) -> bool {
 fn is_revoked_answer(l: &Lookup<StandardClaims>) -> bool {
     match l {
         Lookup::Revoked => true,
-        Lookup::MissChecked(c) => c.revoked,
+        Lookup::Miss(Some(c)) => c.revoked,
         _ => false,
     }
 }
@@ -373,8 +372,8 @@ where
     // Looked up under another namespace: a miss; if the cache answers the revocation check
     // with it, the answer is "revoked".
     match reader.get(&key(3, &tc), &tc).await.unwrap() {
-        Lookup::Miss => {}
-        Lookup::MissChecked(c) => assert!(c.revoked && c.jti.as_deref() == Some(jti_c.as_str())),
+        Lookup::Miss(None) => {}
+        Lookup::Miss(Some(c)) => assert!(c.revoked && c.jti.as_deref() == Some(jti_c.as_str())),
         other => panic!("expected a miss, got {other:?}"),
     }
 
@@ -438,7 +437,8 @@ pub mod harness {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http::{Request, Response, StatusCode};
-    use jwt_cache::{JwtCacheLayer, RejectionHandler, StandardClaims};
+    use jwt_cache::middleware::RejectionHandler;
+    use jwt_cache::{JwtCacheLayer, StandardClaims};
     use tower::util::BoxCloneSyncService;
     use tower::{ServiceBuilder, ServiceExt};
 

@@ -12,9 +12,11 @@ async fn memory_cache_passes_the_acceptance_suite() {
 
 #[tokio::test]
 async fn memory_cache_is_bounded() {
-    use jwt_cache::{CacheKey, ClaimsCache, Fingerprint, TokenHash};
+    use jwt_cache::ClaimsCache;
+    use jwt_cache::cache::{CacheKey, TokenHash};
+    use jwt_cache::validator::Fingerprint;
     let cache = MemoryCache::<StandardClaims>::new(100);
-    let v = std::sync::Arc::new(jwt_cache::ValidatedToken {
+    let v = std::sync::Arc::new(jwt_cache::validator::ValidatedToken {
         claims: std::sync::Arc::new(StandardClaims {
             sub: "s".into(),
             email: None,
@@ -37,7 +39,7 @@ async fn memory_cache_is_bounded() {
         cache
             .put(
                 &key,
-                &jwt_cache::SignedHash::of(&format!("t{i}")),
+                &jwt_cache::cache::SignedHash::of(&format!("t{i}")),
                 v.clone(),
                 std::time::Duration::from_secs(60),
             )

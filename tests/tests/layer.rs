@@ -6,10 +6,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use jwt_cache::{
-    CacheError, CacheKey, ClaimsCache, JwtCacheLayer, Lookup, MemoryCache, Rejection, Revocation,
-    SignedHash, StandardClaims, TokenMeta, ValidatedToken,
-};
+use jwt_cache::cache::{CacheKey, Lookup, Revocation, SignedHash};
+use jwt_cache::validator::{TokenMeta, ValidatedToken};
+use jwt_cache::{CacheError, ClaimsCache, JwtCacheLayer, MemoryCache, Rejection, StandardClaims};
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::{AUD, CountingValidator, claims, now, rs256, rs256_validator};
 use serde_json::json;
@@ -397,12 +396,12 @@ async fn a_revoked_token_is_not_cached_again() {
     assert!(matches!(cache.lookup(&key), Lookup::Hit(_)));
     auth.revoke_token(&token).await.unwrap();
     assert!(
-        matches!(cache.lookup(&key), Lookup::Miss),
+        matches!(cache.lookup(&key), Lookup::Miss(None)),
         "revoking removes the entry"
     );
     assert_eq!(s.send(Some(&token)).await.status, 401);
     assert!(
-        matches!(cache.lookup(&key), Lookup::Miss),
+        matches!(cache.lookup(&key), Lookup::Miss(None)),
         "the refused token was validated but not cached again"
     );
 }

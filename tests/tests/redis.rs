@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fred::interfaces::{ClientLike, KeysInterface, MemoryInterface};
-use jwt_cache::{
-    ClaimsCache, JwtCacheLayer, JwtValidator, RevocationUnavailable, SignedHash, StandardClaims,
-    TokenMeta, ValidatedToken,
-};
+use jwt_cache::cache::SignedHash;
+use jwt_cache::validator::{TokenMeta, ValidatedToken};
+use jwt_cache::{ClaimsCache, JwtCacheLayer, JwtValidator, RevocationUnavailable, StandardClaims};
 use jwt_cache_redis::RedisCache;
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer, wait_for_key};
@@ -336,7 +335,7 @@ async fn garbage_and_forged_values_are_misses() {
         meta: TokenMeta {
             exp: Some(jwt_cache_tests::now() + 3600),
             sub: Some("alice".into()),
-            jti: jwt_cache::unverified_meta(&token).unwrap().jti,
+            jti: jwt_cache::cache::unverified_meta(&token).unwrap().jti,
             key: auth_key_id(),
             ..Default::default()
         },
@@ -352,7 +351,7 @@ async fn garbage_and_forged_values_are_misses() {
         .unwrap();
     // Well-formed: a cache holding the forger's secret would take it.
     match forger.get(&key, &token).await.unwrap() {
-        jwt_cache::Lookup::Hit(v) => assert_eq!(v.claims.scope.as_deref(), Some("admin")),
+        jwt_cache::cache::Lookup::Hit(v) => assert_eq!(v.claims.scope.as_deref(), Some("admin")),
         other => panic!("the forged value should decode under its own secret: {other:?}"),
     }
     let decode_errors = honest.stats().decode_errors();
@@ -533,7 +532,7 @@ async fn a_hand_written_entry_naming_no_key_is_refused() {
         meta: TokenMeta {
             exp: Some(jwt_cache_tests::now() + 3600),
             sub: Some("alice".into()),
-            jti: jwt_cache::unverified_meta(&token).unwrap().jti,
+            jti: jwt_cache::cache::unverified_meta(&token).unwrap().jti,
             key: None,
             ..Default::default()
         },
@@ -668,16 +667,22 @@ async fn token_markers_outlive_their_tokens_by_the_fleet_margin() {
         assert!(left > 24 * 3600 * 1000, "exp {exp}: marker lives {left} ms");
     }
     // A backend given an absurd TTL directly saturates too.
-    c.revoke(&jwt_cache::Revocation::Jti("huge".into()), Duration::MAX)
-        .await
-        .unwrap();
+    c.revoke(
+        &jwt_cache::cache::Revocation::Jti("huge".into()),
+        Duration::MAX,
+    )
+    .await
+    .unwrap();
     let left = pttl(&c, &format!("jwt:j:{}", b64(&sha256(b"huge")))).await;
     assert!(
         left > 365 * 24 * 3600 * 1000,
         "an absurd TTL gave {left} ms"
     );
     // jti markers: max_token_lifetime + margin.
-    let jti = jwt_cache::unverified_meta(&token).unwrap().jti.unwrap();
+    let jti = jwt_cache::cache::unverified_meta(&token)
+        .unwrap()
+        .jti
+        .unwrap();
     let jm = format!("jwt:j:{}", b64(&sha256(jti.as_bytes())));
     let left = pttl(&c, &jm).await;
     assert!(
@@ -841,7 +846,10 @@ async fn cluster_hits_and_revocations_across_slots() {
     // Revocations by token, jti and subject, seen by the other instance.
     let auth = layer.authenticator();
     auth.revoke_token(&tokens[0]).await.unwrap();
-    let jti = jwt_cache::unverified_meta(&tokens[1]).unwrap().jti.unwrap();
+    let jti = jwt_cache::cache::unverified_meta(&tokens[1])
+        .unwrap()
+        .jti
+        .unwrap();
     auth.revoke_jti(&jti).await.unwrap();
     auth.revoke_subject(
         "user2",
@@ -871,7 +879,7 @@ async fn subject_revocations_never_weaken_and_handles_share_memory() {
     let h = SignedHash::of("t");
     let ttl = Duration::from_secs(60);
     a.revoke(
-        &jwt_cache::Revocation::Subject {
+        &jwt_cache::cache::Revocation::Subject {
             sub: "erin".into(),
             issued_before: now,
         },
@@ -881,7 +889,7 @@ async fn subject_revocations_never_weaken_and_handles_share_memory() {
     .unwrap();
     // A later call with an earlier time does not shrink what is revoked.
     a.revoke(
-        &jwt_cache::Revocation::Subject {
+        &jwt_cache::cache::Revocation::Subject {
             sub: "erin".into(),
             issued_before: now - 100,
         },
@@ -895,7 +903,7 @@ async fn subject_revocations_never_weaken_and_handles_share_memory() {
     );
     // A later time with a shorter TTL raises the time and keeps the longer TTL.
     a.revoke(
-        &jwt_cache::Revocation::Subject {
+        &jwt_cache::cache::Revocation::Subject {
             sub: "erin".into(),
             issued_before: now + 1,
         },
@@ -922,7 +930,7 @@ async fn subject_revocations_never_weaken_and_handles_share_memory() {
     );
     // issued_before = 0 still writes a marker (it covers tokens without iat).
     a.revoke(
-        &jwt_cache::Revocation::Subject {
+        &jwt_cache::cache::Revocation::Subject {
             sub: "zero".into(),
             issued_before: 0,
         },
@@ -940,7 +948,7 @@ async fn subject_revocations_never_weaken_and_handles_share_memory() {
     // A handle re-configured from `a` shares its in-memory revocations: with Redis gone it
     // still enforces them.
     let a2 = a.clone().timeout(Duration::from_millis(20));
-    a.revoke(&jwt_cache::Revocation::Jti("j-1".into()), ttl)
+    a.revoke(&jwt_cache::cache::Revocation::Jti("j-1".into()), ttl)
         .await
         .unwrap();
     server.kill();
@@ -1003,9 +1011,12 @@ async fn one_round_trip_per_request_hit_or_miss() {
     // A token revoked by jti on another instance, never seen here: one call, refused, not cached.
     let other = cache(&server.url()).await;
     let t2 = rs256(&claims("bob"));
-    let jti = jwt_cache::unverified_meta(&t2).unwrap().jti.unwrap();
+    let jti = jwt_cache::cache::unverified_meta(&t2).unwrap().jti.unwrap();
     other
-        .revoke(&jwt_cache::Revocation::Jti(jti), Duration::from_secs(60))
+        .revoke(
+            &jwt_cache::cache::Revocation::Jti(jti),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     let before = c.stats().calls();

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use jwt_cache::cache::{CacheKey, Lookup, Revocation, RevocationCheck, SignedHash};
 use jwt_cache::jsonwebtoken::{Algorithm, EncodingKey};
+use jwt_cache::validator::{Fingerprint, TokenMeta, ValidatedToken};
 use jwt_cache::{
-    CacheError, CacheKey, ClaimsCache, ConfigError, Fingerprint, JwtCacheLayer, JwtValidator,
-    Lookup, MemoryCache, Revocation, RevocationCheck, SignedHash, StandardClaims, TokenMeta,
-    TokenValidator, ValidatedToken, ValidationError, VerificationKey,
+    CacheError, ClaimsCache, ConfigError, JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims,
+    TokenValidator, ValidationError, VerificationKey,
 };
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::{
@@ -133,7 +134,10 @@ async fn tokens_that_outlive_max_token_lifetime_are_refused() {
     });
     assert_eq!(s.send(Some(&short)).await.status, 200);
     // A jti revocation outlives every token it can cover: still refused after a while.
-    let jti = jwt_cache::unverified_meta(&short).unwrap().jti.unwrap();
+    let jti = jwt_cache::cache::unverified_meta(&short)
+        .unwrap()
+        .jti
+        .unwrap();
     layer.authenticator().revoke_jti(&jti).await.unwrap();
     assert_eq!(s.send(Some(&short)).await.status, 401);
 }
@@ -181,7 +185,7 @@ impl TokenValidator<StandardClaims> for Lax {
         &self,
         token: &str,
     ) -> Result<ValidatedToken<StandardClaims>, ValidationError> {
-        let meta = jwt_cache::unverified_meta(token).unwrap();
+        let meta = jwt_cache::cache::unverified_meta(token).unwrap();
         Ok(ValidatedToken {
             claims: Arc::new(StandardClaims {
                 sub: meta.sub.clone().unwrap_or_default(),
@@ -247,13 +251,13 @@ struct Scripted {
 impl ClaimsCache<StandardClaims> for Scripted {
     async fn get(&self, _: &CacheKey, token: &str) -> Result<Lookup<StandardClaims>, CacheError> {
         let n = self.lookups.fetch_add(1, Ordering::SeqCst);
-        let peek = jwt_cache::unverified_meta(token).unwrap();
-        Ok(Lookup::MissChecked(RevocationCheck {
+        let peek = jwt_cache::cache::unverified_meta(token).unwrap();
+        Ok(Lookup::Miss(Some(RevocationCheck {
             jti: peek.jti,
             sub: peek.sub,
             iat: peek.iat,
             revoked: n >= 1,
-        }))
+        })))
     }
     async fn put(
         &self,

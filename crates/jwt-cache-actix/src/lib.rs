@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
-//! use jwt_cache::{JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims};
+//! use jwt_cache::{JwtCacheBuilder, JwtValidator, MemoryCache, StandardClaims};
 //! use jwt_cache_actix::{Claims, JwtCacheMiddleware};
 //!
 //! async fn me(Claims(c): Claims<StandardClaims>) -> String {
@@ -12,9 +12,8 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let auth = JwtCacheLayer::builder(JwtValidator::hs256([7u8; 32]).unwrap().audience("content"))
-//!     .cache(MemoryCache::new(100_000))
-//!     .build();
+//! let auth = JwtCacheBuilder::<StandardClaims>::new(JwtValidator::hs256([7u8; 32]).unwrap().audience("content"))
+//!     .cache(MemoryCache::new(100_000));
 //! let mw = JwtCacheMiddleware::from(auth);
 //! HttpServer::new(move || App::new().wrap(mw.clone()).route("/me", web::get().to(me)))
 //!     .bind("127.0.0.1:8080")?
@@ -28,23 +27,33 @@
 //! extractor). With [`optional`](jwt_cache::JwtCacheBuilder::optional) authentication, requests
 //! without a token reach the handlers without claims; a handler that asks for `Claims<T>` then
 //! answers 401 with a `Bearer` challenge.
+//!
+//! The core is used without its tower middleware, so an actix build carries no `http` 1.x;
+//! the feature `tower` adds `From<JwtCacheLayer>` to share one layer with a tower app.
+//!
+//! A request whose token the in-process cache answers (the hit path) allocates nothing here:
+//! the middleware's future is a small state machine ([`JwtCacheFuture`]), not a boxed one.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready as ready_poll};
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use futures_util::future::{LocalBoxFuture, Ready, ready};
-use jwt_cache::{
-    Authenticator, JwtCacheLayer, JwtClaims, MissingClaims, Rejection, Unauthenticated,
-    claims_from_extensions,
+use futures_util::future::{Ready, ready};
+use jwt_cache::adapter::{
+    AuthFuture, MissingClaims, Outcome, Unauthenticated, claims_from_extensions,
 };
+use jwt_cache::{Authenticator, JwtCacheBuilder, JwtClaims, Rejection};
+use pin_project_lite::pin_project;
 
 type Handler = Arc<dyn Fn(Rejection) -> HttpResponse + Send + Sync>;
 
@@ -83,10 +92,19 @@ impl<C> From<Authenticator<C>> for JwtCacheMiddleware<C> {
     }
 }
 
-/// Takes the layer's authenticator. The layer's own rejection handler (which builds `http` 1
-/// responses) does not carry over: set one with [`JwtCacheMiddleware::on_rejection`].
-impl<C, H> From<JwtCacheLayer<C, H>> for JwtCacheMiddleware<C> {
-    fn from(layer: JwtCacheLayer<C, H>) -> Self {
+/// Builds the authenticator.
+impl<C: JwtClaims> From<JwtCacheBuilder<C>> for JwtCacheMiddleware<C> {
+    fn from(builder: JwtCacheBuilder<C>) -> Self {
+        JwtCacheMiddleware::from(builder.build_authenticator())
+    }
+}
+
+/// Takes the layer's authenticator (feature `tower`). The layer's own rejection handler (which
+/// builds `http` 1 responses) does not carry over: set one with
+/// [`JwtCacheMiddleware::on_rejection`].
+#[cfg(feature = "tower")]
+impl<C, H> From<jwt_cache::JwtCacheLayer<C, H>> for JwtCacheMiddleware<C> {
+    fn from(layer: jwt_cache::JwtCacheLayer<C, H>) -> Self {
         JwtCacheMiddleware::from(layer.authenticator().clone())
     }
 }
@@ -155,14 +173,17 @@ impl<S, C> fmt::Debug for JwtCacheService<S, C> {
     }
 }
 
-impl<S, C: JwtClaims> JwtCacheService<S, C> {
-    fn reject(&self, req: ServiceRequest, rejection: Rejection) -> ServiceResponse<BoxBody> {
-        let res = match &self.handler {
-            Some(h) => h(rejection),
-            None => rejection_response(&rejection, self.auth.realm()),
-        };
-        req.into_response(res)
-    }
+fn reject(
+    req: ServiceRequest,
+    rejection: Rejection,
+    handler: Option<&Handler>,
+    realm: Option<&str>,
+) -> ServiceResponse<BoxBody> {
+    let res = match handler {
+        Some(h) => h(rejection),
+        None => rejection_response(&rejection, realm),
+    };
+    req.into_response(res)
 }
 
 impl<S, B, C> Service<ServiceRequest> for JwtCacheService<S, C>
@@ -173,43 +194,135 @@ where
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+    type Future = JwtCacheFuture<S, C>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let decision = self.auth.authenticate_header(
+        let outcome = self.auth.authenticate_request(
             req.headers()
                 .get_all(header::AUTHORIZATION)
                 .map(|v| v.as_bytes()),
         );
-        let auth = match decision {
-            Err(rejection) => {
-                let res = self.reject(req, rejection).map_into_right_body();
-                return Box::pin(ready(Ok(res)));
-            }
-            Ok(None) => {
-                req.extensions_mut()
-                    .insert(self.auth.unauthenticated_marker());
-                let fut = self.service.call(req);
-                return Box::pin(async move { fut.await.map(|r| r.map_into_left_body()) });
-            }
-            Ok(Some(auth)) => auth,
-        };
-        let this = JwtCacheService {
-            service: self.service.clone(),
-            auth: self.auth.clone(),
-            handler: self.handler.clone(),
-        };
-        Box::pin(async move {
-            match auth.await {
-                Ok(claims) => {
-                    req.extensions_mut().insert(claims);
-                    this.service.call(req).await.map(|r| r.map_into_left_body())
+        let state = match outcome {
+            // The in-process cache answered: straight to the service, nothing allocated.
+            Outcome::Authenticated(claims) => {
+                req.extensions_mut().insert(claims);
+                State::Calling {
+                    future: self.service.call(req),
                 }
-                Err(rejection) => Ok(this.reject(req, rejection).map_into_right_body()),
             }
-        })
+            Outcome::Anonymous(marker) => {
+                req.extensions_mut().insert(marker);
+                State::Calling {
+                    future: self.service.call(req),
+                }
+            }
+            Outcome::Rejected(rejection) => State::Rejected {
+                response: Some(reject(
+                    req,
+                    rejection,
+                    self.handler.as_ref(),
+                    self.auth.realm(),
+                )),
+            },
+            Outcome::Pending(auth) => State::Authenticating {
+                auth,
+                request: Some(req),
+                service: self.service.clone(),
+                handler: self.handler.clone(),
+                authenticator: self.auth.clone(),
+            },
+        };
+        JwtCacheFuture { state }
+    }
+}
+
+pin_project! {
+    /// The future of [`JwtCacheService`]: authenticate (only when the answer needs waiting),
+    /// then call the inner service, or answer the rejection.
+    pub struct JwtCacheFuture<S, C>
+    where
+        S: Service<ServiceRequest>,
+    {
+        #[pin]
+        state: State<S, S::Future, C>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, F, C> {
+        Authenticating {
+            auth: AuthFuture<C>,
+            request: Option<ServiceRequest>,
+            service: Rc<S>,
+            handler: Option<Handler>,
+            authenticator: Authenticator<C>,
+        },
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Rejected {
+            response: Option<ServiceResponse<BoxBody>>,
+        },
+    }
+}
+
+impl<S, C> fmt::Debug for JwtCacheFuture<S, C>
+where
+    S: Service<ServiceRequest>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtCacheFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, B, C> Future for JwtCacheFuture<S, C>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+    C: JwtClaims,
+{
+    type Output = Result<ServiceResponse<EitherBody<B, BoxBody>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Authenticating {
+                    auth,
+                    request,
+                    service,
+                    handler,
+                    authenticator,
+                } => {
+                    let outcome = ready_poll!(Pin::new(auth).poll(cx));
+                    let req = request.take().expect("polled after completion");
+                    match outcome {
+                        Ok(claims) => {
+                            req.extensions_mut().insert(claims);
+                            let future = service.call(req);
+                            this.state.set(State::Calling { future });
+                        }
+                        Err(rejection) => {
+                            let res =
+                                reject(req, rejection, handler.as_ref(), authenticator.realm());
+                            this.state.set(State::Rejected { response: None });
+                            return Poll::Ready(Ok(res.map_into_right_body()));
+                        }
+                    }
+                }
+                StateProj::Calling { future } => {
+                    return future.poll(cx).map_ok(|r| r.map_into_left_body());
+                }
+                StateProj::Rejected { response } => {
+                    let res = response.take().expect("polled after completion");
+                    return Poll::Ready(Ok(res.map_into_right_body()));
+                }
+            }
+        }
     }
 }
 

@@ -45,7 +45,8 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
-use jwt_cache::{DefaultRejection, MissingClaims, Unauthenticated, claims_from_extensions};
+use jwt_cache::adapter::{MissingClaims, Unauthenticated, claims_from_extensions};
+use jwt_cache::middleware::DefaultRejection;
 
 /// The validated claims of the request's bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]

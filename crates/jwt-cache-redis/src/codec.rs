@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use aws_lc_rs::hmac;
-use jwt_cache::{JwtClaims, TokenMeta, ValidatedToken};
+use jwt_cache::JwtClaims;
+use jwt_cache::validator::{TokenMeta, ValidatedToken};
 
 /// Versions `1` and `2` (before `not_after`) are refused: such entries are misses.
 const PLAIN: u8 = b'3';

@@ -5,7 +5,7 @@
 //! pipeline to each node involved in parallel, so it is still one round trip of latency.
 
 use base64::Engine;
-use jwt_cache::{CacheKey, SignedHash};
+use jwt_cache::cache::{CacheKey, SignedHash};
 use sha2::{Digest, Sha256};
 
 fn b64(bytes: &[u8]) -> String {

@@ -65,11 +65,10 @@ pub use fred;
 use fred::clients::{Client, Pipeline};
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::types::{Expiration, Value};
+use jwt_cache::cache::{CacheKey, Lookup, Revocation, RevocationCheck, RevocationSet, SignedHash};
 use jwt_cache::cache::{deadline_ms, now_ms};
-use jwt_cache::{
-    CacheError, CacheKey, ClaimsCache, JwtClaims, Lookup, Revocation, RevocationCheck,
-    RevocationSet, SignedHash, TokenMeta, ValidatedToken,
-};
+use jwt_cache::validator::{TokenMeta, ValidatedToken};
+use jwt_cache::{CacheError, ClaimsCache, JwtClaims};
 
 pub use self::breaker::CircuitBreaker;
 pub use self::client::{client_from_config, client_from_url, redacted_url};
@@ -353,7 +352,7 @@ where
         // Which jti/subject markers to fetch: named from the token's own (unverified) claims, so
         // they travel with the entry. The decision below uses the entry's validated claims and
         // refuses an entry whose ids differ from the token's.
-        let peek = jwt_cache::unverified_meta(token).unwrap_or_default();
+        let peek = jwt_cache::cache::unverified_meta(token).unwrap_or_default();
         let entry_key = inner.codec.as_ref().map(|_| inner.keys.entry(key));
         let mut keys: Vec<String> = entry_key.iter().cloned().collect();
         keys.extend(marker_keys(&inner.keys, &signed, &peek));
@@ -367,12 +366,12 @@ where
         let miss = || {
             let revoked =
                 inner.local.is_revoked(&signed, &peek, now_ms()) || markers_revoke(&peek, &markers);
-            Lookup::MissChecked(RevocationCheck {
+            Lookup::Miss(Some(RevocationCheck {
                 jti: peek.jti.clone(),
                 sub: peek.sub.clone(),
                 iat: peek.iat,
                 revoked,
-            })
+            }))
         };
         let (Some(codec), Some(entry_key), Some(raw)) = (&inner.codec, &entry_key, raw) else {
             return Ok(miss());

@@ -4,7 +4,8 @@
 //! Markers are trusted as they are: whoever can write to Redis can revoke (add a marker) or
 //! un-revoke (delete one). Only cached claims are authenticated (see `docs/security.md`).
 
-use jwt_cache::{Revocation, SignedHash, TokenMeta};
+use jwt_cache::cache::{Revocation, SignedHash};
+use jwt_cache::validator::TokenMeta;
 
 use crate::keys::Keys;
 

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use jwt_cache::{JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims, TokenHash};
+use jwt_cache::cache::TokenHash;
+use jwt_cache::{JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims};
 use tower::{ServiceBuilder, ServiceExt};
 
 const RSA_PRIVATE: &[u8] = include_bytes!("../../../tests/data/rsa_private.pem");

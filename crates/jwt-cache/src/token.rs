@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 /// (RFC 7235 `1*SP`); surrounding optional whitespace is ignored.
 ///
 /// ```
-/// use jwt_cache::parse_authorization;
+/// use jwt_cache::adapter::parse_authorization;
 /// assert_eq!(parse_authorization([&b"Bearer abc.def.ghi"[..]]).unwrap(), Some("abc.def.ghi"));
 /// assert_eq!(parse_authorization([&b"Basic dXNlcjpwYXNz"[..]]).unwrap(), None);
 /// assert!(parse_authorization([&b"Bearer"[..]]).is_err());

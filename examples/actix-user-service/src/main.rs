@@ -25,7 +25,7 @@ async fn healthz() -> &'static str {
 
 async fn logout(req: HttpRequest, auth: web::Data<Authenticator<StandardClaims>>) -> HttpResponse {
     let values = req.headers().get_all(AUTHORIZATION).map(|v| v.as_bytes());
-    match jwt_cache::parse_authorization(values) {
+    match jwt_cache::adapter::parse_authorization(values) {
         Ok(Some(token)) => match auth.revoke_token(token).await {
             Ok(()) => HttpResponse::NoContent().finish(),
             Err(e) => {

@@ -33,7 +33,7 @@ async fn healthz() -> &'static str {
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> StatusCode {
     let values = headers.get_all(AUTHORIZATION);
-    match jwt_cache::parse_authorization(values.iter().map(|v| v.as_bytes())) {
+    match jwt_cache::adapter::parse_authorization(values.iter().map(|v| v.as_bytes())) {
         Ok(Some(token)) => match state.auth.revoke_token(token).await {
             Ok(()) => StatusCode::NO_CONTENT,
             Err(e) => {

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Authenticator;
-use crate::cache::{ClaimsCache, MemoryCache};
+use crate::cache::claims_cache::ClaimsCache;
+use crate::cache::memory::MemoryCache;
 use crate::claims::JwtClaims;
 use crate::token::DEFAULT_MAX_TOKEN_LEN;
-use crate::validator::TokenValidator;
+use crate::validator::token_validator::TokenValidator;
 
 /// Settings shared by every adapter.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ pub enum RevocationUnavailable {
     FailClosed,
 }
 
-/// Builds an [`Authenticator`] and the [`JwtCacheLayer`](crate::JwtCacheLayer) around it.
+/// Builds an [`Authenticator`] and (feature `tower`) the `JwtCacheLayer` around it.
 ///
 /// The validator is required, so it is the constructor's argument; everything else has a
 /// default.
@@ -73,9 +74,8 @@ impl<C> std::fmt::Debug for JwtCacheBuilder<C> {
 }
 
 impl<C: JwtClaims> JwtCacheBuilder<C> {
-    /// A builder for claims of type `C` validated by `validator` (see
-    /// [`JwtCacheLayer::builder`](crate::JwtCacheLayer::builder) for
-    /// [`StandardClaims`](crate::StandardClaims)).
+    /// A builder for claims of type `C` validated by `validator` (`JwtCacheLayer::builder`
+    /// is the same for [`StandardClaims`](crate::StandardClaims)).
     pub fn new(validator: impl TokenValidator<C>) -> Self {
         JwtCacheBuilder {
             validator: Arc::new(validator),
@@ -168,6 +168,7 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     }
 
     /// Build the tower layer.
+    #[cfg(feature = "tower")]
     pub fn build(self) -> crate::JwtCacheLayer<C> {
         crate::JwtCacheLayer::new(self.build_authenticator())
     }

@@ -29,14 +29,14 @@ pub(crate) use self::builder::Settings;
 pub use self::builder::{JwtCacheBuilder, RevocationUnavailable};
 pub use self::future::AuthFuture;
 use self::single_flight::SingleFlight;
-use crate::cache::{
-    CacheKey, ClaimsCache, Lookup, MemoryCache, REVOCATION_MARGIN, Revocation, RevocationCheck,
-    now_ms,
-};
+use crate::cache::claims_cache::ClaimsCache;
+use crate::cache::memory::MemoryCache;
+use crate::cache::{CacheKey, Lookup, REVOCATION_MARGIN, Revocation, RevocationCheck, now_ms};
 use crate::claims::{JwtClaims, TokenMeta};
 use crate::error::{CacheError, Rejection, ValidationError};
 use crate::token::{SignedHash, TokenHash, check_compact};
-use crate::validator::{Fingerprint, TokenValidator, ValidatedToken};
+use crate::validator::token_validator::TokenValidator;
+use crate::validator::{Fingerprint, ValidatedToken};
 
 type ValidationResult<C> = Result<Arc<ValidatedToken<C>>, Rejection>;
 
@@ -181,8 +181,8 @@ impl<C: JwtClaims> Authenticator<C> {
     }
 
     /// The marker an optional-auth adapter puts in a request that carried no token.
-    pub fn unauthenticated_marker(&self) -> crate::Unauthenticated {
-        crate::Unauthenticated {
+    pub fn unauthenticated_marker(&self) -> crate::adapter::Unauthenticated {
+        crate::adapter::Unauthenticated {
             realm: self.inner.settings.realm.clone(),
         }
     }
@@ -206,10 +206,14 @@ impl<C: JwtClaims> Authenticator<C> {
         }
     }
 
-    /// Authenticate the `Authorization` header values of a request: what both adapters call.
+    /// Authenticate the `Authorization` header values of a request (adapters call
+    /// [`authenticate_request`](Self::authenticate_request), which decides on this).
     ///
     /// `Ok(None)` means "no bearer token, and the authenticator is optional".
-    pub fn authenticate_header<'a, I>(&self, values: I) -> Result<Option<AuthFuture<C>>, Rejection>
+    pub(crate) fn authenticate_header<'a, I>(
+        &self,
+        values: I,
+    ) -> Result<Option<AuthFuture<C>>, Rejection>
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
@@ -389,8 +393,7 @@ impl<C: JwtClaims> Inner<C> {
                 }
             },
             Lookup::Revoked => Decision::Done(Err(Rejection::Revoked)),
-            Lookup::Miss => Decision::Validate(None),
-            Lookup::MissChecked(check) => Decision::Validate(Some(check)),
+            Lookup::Miss(check) => Decision::Validate(check),
         }
     }
 

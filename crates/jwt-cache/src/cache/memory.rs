@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{CacheKey, ClaimsCache, Lookup, Revocation, RevocationSet, deadline_ms, now_ms};
+use super::claims_cache::ClaimsCache;
+use super::{CacheKey, Lookup, Revocation, RevocationSet, deadline_ms, now_ms};
 use crate::claims::TokenMeta;
 use crate::error::CacheError;
 use crate::token::SignedHash;
@@ -104,12 +105,12 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
     /// Synchronous lookup (what [`ClaimsCache::get`] does).
     pub fn lookup(&self, key: &CacheKey) -> Lookup<C> {
         let Some(entry) = self.inner.entries.get(key) else {
-            return Lookup::Miss;
+            return Lookup::Miss(None);
         };
         let now = now_ms();
         if entry.expires_ms <= now {
             self.inner.entries.remove(key);
-            return Lookup::Miss;
+            return Lookup::Miss(None);
         }
         if self
             .inner

@@ -1,18 +1,113 @@
-//! Caches: the [`ClaimsCache`] trait, revocations, and the in-process [`MemoryCache`].
+//! What a [`ClaimsCache`](crate::ClaimsCache) backend is made of: the key, the answers of a
+//! lookup, revocations, and the clock.
+//!
+//! # Implementing a cache
+//!
+//! A backend stores two things: **validations** (the claims a validator accepted, under a
+//! [`CacheKey`]) and **revocations** (by token, `jti` or subject, each with a lifetime). The
+//! authenticator does everything else: it hashes the token, re-checks every hit against the
+//! clock and the key set, runs one validation per token on a miss, bounds token lifetimes and
+//! falls back to direct validation on any error. The contract a backend must keep:
+//!
+//! 1. **`get` answers revocation with the lookup.** A hit that a revocation covers (its
+//!    [`SignedHash`], its `jti`, or its subject issued before a time: [`Revocation::covers`])
+//!    is [`Lookup::Revoked`], never a [`Lookup::Hit`]. A miss may carry the revocation answer
+//!    for the token's own ids ([`Lookup::Miss`] with a [`RevocationCheck`]) when the backend
+//!    fetched it anyway (one round trip); otherwise `Miss(None)` and the authenticator asks
+//!    [`is_revoked`](crate::ClaimsCache::is_revoked).
+//! 2. **What you store is what you serve, until its deadline.** `put` gets the TTL already
+//!    bounded by the token's `exp`; never serve an entry past it.
+//! 3. **Revocations are never evicted early**: an evicted revocation lets a revoked token back
+//!    in. Keep each for the TTL given to `revoke` (bound the store and refuse when full, as
+//!    [`RevocationSet`] does, rather than evict).
+//! 4. **What comes back from shared storage is untrusted**: a value that does not decode is a
+//!    miss (count it), never an error and never an acceptance; a shared backend serves claims
+//!    only when it can authenticate them.
+//! 5. **Errors are cheap and never fatal**: return [`CacheError`](crate::CacheError) quickly (bound every call by
+//!    a timeout); the request validates directly.
+//! 6. **`get_now`** answers without waiting when the backend can (in-process): that is the
+//!    allocation-free hit path. A backend that must wait returns `None`.
+//!
+//! The acceptance suite in the repository's `tests/` crate (`cache_suite!`) holds any backend to
+//! this contract, one named test per behaviour.
+//!
+//! A minimal in-process backend, built on [`RevocationSet`] for the revocations:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//! use jwt_cache::cache::{CacheKey, Lookup, Revocation, RevocationSet, SignedHash, deadline_ms, now_ms};
+//! use jwt_cache::validator::{TokenMeta, ValidatedToken};
+//! use jwt_cache::{CacheError, ClaimsCache, StandardClaims};
+//!
+//! type Entry = (Arc<ValidatedToken<StandardClaims>>, SignedHash, u64);
+//!
+//! #[derive(Default)]
+//! struct MapCache {
+//!     entries: Mutex<HashMap<CacheKey, Entry>>,
+//!     revocations: RevocationSet,
+//! }
+//!
+//! #[jwt_cache::cache::async_trait]
+//! impl ClaimsCache<StandardClaims> for MapCache {
+//!     async fn get(&self, key: &CacheKey, _token: &str) -> Result<Lookup<StandardClaims>, CacheError> {
+//!         let now = now_ms();
+//!         let entries = self.entries.lock().unwrap();
+//!         Ok(match entries.get(key) {
+//!             Some((v, signed, until)) if *until > now => {
+//!                 if self.revocations.is_revoked(signed, &v.meta, now) {
+//!                     Lookup::Revoked
+//!                 } else {
+//!                     Lookup::Hit(v.clone())
+//!                 }
+//!             }
+//!             _ => Lookup::Miss(None),
+//!         })
+//!     }
+//!     async fn put(
+//!         &self,
+//!         key: &CacheKey,
+//!         signed: &SignedHash,
+//!         value: Arc<ValidatedToken<StandardClaims>>,
+//!         ttl: Duration,
+//!     ) -> Result<(), CacheError> {
+//!         let until = deadline_ms(now_ms(), ttl);
+//!         self.entries.lock().unwrap().insert(*key, (value, *signed, until));
+//!         Ok(())
+//!     }
+//!     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
+//!         self.entries.lock().unwrap().remove(key);
+//!         Ok(())
+//!     }
+//!     async fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta) -> Result<bool, CacheError> {
+//!         Ok(self.revocations.is_revoked(token, meta, now_ms()))
+//!     }
+//!     async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError> {
+//!         let now = now_ms();
+//!         self.revocations.insert(revocation, deadline_ms(now, ttl), now)
+//!     }
+//! }
+//!
+//! # let validator = jwt_cache::JwtValidator::hs256([7u8; 32])?;
+//! let layer = jwt_cache::JwtCacheLayer::builder(validator).cache(MapCache::default()).build();
+//! # Ok::<(), jwt_cache::ConfigError>(())
+//! ```
 
-mod memory;
+pub(crate) mod claims_cache;
+pub(crate) mod memory;
 mod revocation;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-
-pub use self::memory::MemoryCache;
 pub use self::revocation::{Revocation, RevocationSet};
+pub use crate::token::{SignedHash, TokenHash, unverified_meta};
+/// The `async_trait` macro [`ClaimsCache`](crate::ClaimsCache) is declared with, re-exported so
+/// a backend uses the same version.
+pub use async_trait::async_trait;
+use std::sync::Arc;
+
 use crate::claims::TokenMeta;
-use crate::error::CacheError;
-use crate::token::{SignedHash, TokenHash};
 use crate::validator::{Fingerprint, ValidatedToken};
 
 /// Where a validation is cached: the validator's [`Fingerprint`] and the token's SHA-256.
@@ -24,19 +119,18 @@ pub struct CacheKey {
     pub token: TokenHash,
 }
 
-/// The answer of [`ClaimsCache::get`].
+/// The answer of [`ClaimsCache::get`](crate::ClaimsCache::get).
 #[derive(Debug)]
 pub enum Lookup<C> {
     /// A cached validation that no revocation covers. The authenticator still re-checks
     /// `exp`/`nbf` against the clock and the signing key against the current key set.
     Hit(Arc<ValidatedToken<C>>),
-    /// Nothing usable cached.
-    Miss,
-    /// Nothing usable cached, and the revocation markers for the token's own ids came back
-    /// with the lookup (a shared cache fetches them in the same round trip): the authenticator
-    /// uses this answer instead of asking [`ClaimsCache::is_revoked`] again, if the validated
+    /// Nothing usable cached. When the revocation markers for the token's own ids came back
+    /// with the lookup (a shared cache fetches them in the same round trip), their answer:
+    /// the authenticator uses it instead of asking
+    /// [`ClaimsCache::is_revoked`](crate::ClaimsCache::is_revoked) again, if the validated
     /// token has exactly these ids.
-    MissChecked(RevocationCheck),
+    Miss(Option<RevocationCheck>),
     /// A cached validation exists but a revocation covers it.
     Revoked,
 }
@@ -58,81 +152,6 @@ impl RevocationCheck {
     /// Whether this answer is about a token with `meta`'s ids.
     pub fn applies_to(&self, meta: &TokenMeta) -> bool {
         self.jti == meta.jti && self.sub == meta.sub && self.iat == meta.iat
-    }
-}
-
-/// A store of validated claims and of revocations.
-///
-/// Implementations must be cheap to share (`Clone` through an `Arc`, or wrapped in one);
-/// errors are never fatal: the authenticator falls back to direct validation.
-#[async_trait]
-pub trait ClaimsCache<C>: Send + Sync + 'static {
-    /// Answer at once, without waiting, when the cache can (an in-process cache, or the
-    /// in-process tier of a tiered cache): the same answer `get` would give. `None` means
-    /// "ask [`get`](Self::get)". The hit path of an in-process cache goes through here and
-    /// allocates nothing.
-    fn get_now(&self, _key: &CacheKey) -> Option<Lookup<C>> {
-        None
-    }
-
-    /// Look up `key`. On a hit, check in the same operation whether a revocation covers the
-    /// entry (by token hash, `jti`, or subject-issued-before) and answer [`Lookup::Revoked`]
-    /// if so. `token` is the raw token, for implementations that need its unverified claims
-    /// to fetch revocation markers in the same round trip; it must never be stored.
-    async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError>;
-
-    /// Store a validation for `ttl` (already `min(configured ttl, exp - now)`). `signed` is
-    /// the token's [`SignedHash`]: a hit must check token revocations against it (an
-    /// in-process cache keeps it beside the entry; a shared cache recomputes it from the
-    /// token in [`get`](Self::get)).
-    async fn put(
-        &self,
-        key: &CacheKey,
-        signed: &SignedHash,
-        value: Arc<ValidatedToken<C>>,
-        ttl: Duration,
-    ) -> Result<(), CacheError>;
-
-    /// Forget a validation.
-    async fn remove(&self, key: &CacheKey) -> Result<(), CacheError>;
-
-    /// Whether a revocation covers a token just validated (the miss path): a token
-    /// revocation of its signed part, or a `jti` or subject revocation covering `meta`.
-    async fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta) -> Result<bool, CacheError>;
-
-    /// Record a revocation, kept for `ttl` (as long as the longest token it can cover).
-    async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError>;
-}
-
-#[async_trait]
-impl<C, K> ClaimsCache<C> for Arc<K>
-where
-    K: ClaimsCache<C> + ?Sized,
-    C: Send + Sync + 'static,
-{
-    fn get_now(&self, key: &CacheKey) -> Option<Lookup<C>> {
-        (**self).get_now(key)
-    }
-    async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError> {
-        (**self).get(key, token).await
-    }
-    async fn put(
-        &self,
-        key: &CacheKey,
-        signed: &SignedHash,
-        value: Arc<ValidatedToken<C>>,
-        ttl: Duration,
-    ) -> Result<(), CacheError> {
-        (**self).put(key, signed, value, ttl).await
-    }
-    async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
-        (**self).remove(key).await
-    }
-    async fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta) -> Result<bool, CacheError> {
-        (**self).is_revoked(token, meta).await
-    }
-    async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError> {
-        (**self).revoke(revocation, ttl).await
     }
 }
 

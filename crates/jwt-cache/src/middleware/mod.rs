@@ -1,16 +1,16 @@
-//! The tower middleware: [`JwtCacheLayer`], the [`JwtCache`] service and its
-//! [`ResponseFuture`].
+//! The tower middleware: [`JwtCacheLayer`](crate::JwtCacheLayer), the [`JwtCache`] service
+//! and its [`ResponseFuture`], and how rejections become responses (feature `tower`, on by
+//! default).
 //!
 //! Authentication failures are responses (401 with an RFC 6750 `WWW-Authenticate`
 //! challenge, or 503 when the validator is unavailable), never service errors, so the
 //! service keeps `Error = S::Error` and the inner service is never called for them.
 
 mod future;
-mod layer;
+pub(crate) mod layer;
 mod rejection;
 mod service;
 
 pub use self::future::ResponseFuture;
-pub use self::layer::JwtCacheLayer;
 pub use self::rejection::{DefaultRejection, RejectWith, RejectionHandler};
 pub use self::service::JwtCache;

@@ -5,6 +5,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::{RejectionHandler, ResponseFuture};
+use crate::adapter::Outcome;
 use crate::authenticator::Authenticator;
 use crate::claims::JwtClaims;
 
@@ -68,42 +69,34 @@ where
         // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let decision = self.auth.authenticate_header(
+        let outcome = self.auth.authenticate_request(
             req.headers()
                 .get_all(AUTHORIZATION)
                 .iter()
                 .map(|v| v.as_bytes()),
         );
-        match decision {
-            Ok(Some(mut auth)) => match auth.take_ready() {
-                // The in-process cache answered: no state machine, straight to the service.
-                Some(Ok(claims)) => {
-                    let mut req = req;
-                    req.extensions_mut().insert(claims);
-                    let mut inner = inner;
-                    ResponseFuture::calling(inner.call(req))
-                }
-                Some(Err(rejection)) => {
-                    ResponseFuture::rejected(self.handler.respond(rejection, self.auth.realm()))
-                }
-                None => ResponseFuture::authenticating(
-                    auth,
-                    req,
-                    inner,
-                    self.handler.clone(),
-                    self.auth.clone(),
-                ),
-            },
-            Ok(None) => {
-                let mut req = req;
-                req.extensions_mut()
-                    .insert(self.auth.unauthenticated_marker());
-                let mut inner = inner;
+        let mut req = req;
+        let mut inner = inner;
+        match outcome {
+            // The in-process cache answered: no state machine, straight to the service.
+            Outcome::Authenticated(claims) => {
+                req.extensions_mut().insert(claims);
                 ResponseFuture::calling(inner.call(req))
             }
-            Err(rejection) => {
+            Outcome::Anonymous(marker) => {
+                req.extensions_mut().insert(marker);
+                ResponseFuture::calling(inner.call(req))
+            }
+            Outcome::Rejected(rejection) => {
                 ResponseFuture::rejected(self.handler.respond(rejection, self.auth.realm()))
             }
+            Outcome::Pending(auth) => ResponseFuture::authenticating(
+                auth,
+                req,
+                inner,
+                self.handler.clone(),
+                self.auth.clone(),
+            ),
         }
     }
 }

@@ -1,14 +1,21 @@
-//! Validators: what turns a token string into claims.
+//! What a [`TokenValidator`](crate::TokenValidator) is made of, for writing your own (an auth
+//! service, introspection): what a validation proves ([`ValidatedToken`], [`TokenMeta`]) and
+//! the validator's identity ([`Fingerprint`]).
+//!
+//! The shipped validator is [`JwtValidator`](crate::JwtValidator), with its keys
+//! ([`VerificationKey`](crate::VerificationKey)).
 
-mod jwt;
+pub(crate) mod jwt;
+pub(crate) mod key;
+pub(crate) mod token_validator;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-pub use self::jwt::{JwtValidator, VerificationKey};
-use crate::claims::TokenMeta;
-use crate::error::ValidationError;
+pub use crate::claims::TokenMeta;
+pub use crate::token::check_compact;
+/// The `async_trait` macro [`TokenValidator`](crate::TokenValidator) is declared with,
+/// re-exported so a validator uses the same version.
+pub use async_trait::async_trait;
 
 /// A validator's identity: a digest of everything that decides whether it accepts a token
 /// (issuers, audiences, algorithms, keys, `typ`, required claims, leeway).
@@ -52,67 +59,4 @@ pub struct ValidatedToken<C> {
     pub claims: Arc<C>,
     /// `exp`, `nbf`, `iat`, `jti`, `sub` and the verifying key's identity.
     pub meta: TokenMeta,
-}
-
-/// Turns a token string into claims, or a typed reason why not.
-///
-/// Implement it for a remote validator (RFC 7662 introspection, an auth service over
-/// gRPC/HTTP): that is where a cache pays most. Return
-/// [`ValidationError::Unavailable`] for transient failures; they are never cached.
-#[async_trait]
-pub trait TokenValidator<C>: Send + Sync + 'static {
-    /// Validate `token` (already checked to be compact-form).
-    async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError>;
-
-    /// This validator's identity; see [`Fingerprint`].
-    fn fingerprint(&self) -> Fingerprint;
-
-    /// Whether the key that verified a cached token (its [`TokenMeta::key`]) is still in the
-    /// current key set. A key removed from the key set takes its cached validations with it.
-    ///
-    /// A validator whose validations always name their key must answer `false` for `None`:
-    /// an entry that names no key was not written by it.
-    fn key_is_current(&self, _key: Option<&str>) -> bool {
-        true
-    }
-
-    /// Whether validation is local and cheap (a signature check in this process, like
-    /// [`JwtValidator`]) rather than a call to something else (an auth service,
-    /// introspection). Default: `false`.
-    ///
-    /// A local validator is asked **before** any shared state: a token that fails it never
-    /// costs a network call, and a shared cache is not asked for its claims (a round trip
-    /// costs more than the verification). A remote validator is expensive, so the cache is
-    /// looked up first.
-    fn is_local(&self) -> bool {
-        false
-    }
-
-    /// Clock leeway in seconds applied to `exp`/`nbf`, re-applied on every cache hit.
-    fn leeway(&self) -> u64 {
-        0
-    }
-}
-
-#[async_trait]
-impl<C, V> TokenValidator<C> for Arc<V>
-where
-    V: TokenValidator<C> + ?Sized,
-    C: 'static,
-{
-    async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
-        (**self).validate(token).await
-    }
-    fn fingerprint(&self) -> Fingerprint {
-        (**self).fingerprint()
-    }
-    fn key_is_current(&self, key: Option<&str>) -> bool {
-        (**self).key_is_current(key)
-    }
-    fn leeway(&self) -> u64 {
-        (**self).leeway()
-    }
-    fn is_local(&self) -> bool {
-        (**self).is_local()
-    }
 }

@@ -1,0 +1,122 @@
+//! What a framework adapter is made of, written once for all of them: the per-request
+//! decision ([`Authenticator::authenticate_request`] → [`Outcome`]), the marker an
+//! optional-auth request carries ([`Unauthenticated`]), and what a `Claims<T>` extractor does
+//! ([`claims_from_extensions`]).
+//!
+//! The tower middleware ([`JwtCache`](crate::middleware::JwtCache)) and the actix-web one
+//! (crate `jwt-cache-actix`) are thin wrappers over these: each maps the request's
+//! `Authorization` header values in, and the [`Outcome`] out to its own types.
+
+use std::sync::Arc;
+
+pub use crate::authenticator::AuthFuture;
+use crate::authenticator::Authenticator;
+use crate::claims::JwtClaims;
+use crate::error::Rejection;
+pub use crate::token::{DEFAULT_MAX_TOKEN_LEN, parse_authorization};
+
+/// Put in the request extensions by an optional-auth adapter when the request carried no
+/// bearer token: extractors answer 401 (not 500) when a handler then asks for claims, with the
+/// layer's realm in the challenge.
+#[derive(Debug, Clone, Default)]
+pub struct Unauthenticated {
+    /// The configured `realm`, if any.
+    pub realm: Option<Arc<str>>,
+}
+
+/// What to do with a request, decided once for every adapter.
+#[derive(Debug)]
+pub enum Outcome<C> {
+    /// The token was accepted at once (an in-process cache hit): put the claims (an `Arc<C>`)
+    /// in the request extensions and call the inner service. No allocation was made.
+    Authenticated(Arc<C>),
+    /// No bearer token, and authentication is optional: put the marker in the extensions and
+    /// call the inner service.
+    Anonymous(Unauthenticated),
+    /// Answer this rejection; the inner service is not called.
+    Rejected(Rejection),
+    /// The answer needs waiting (a validation, a shared cache): await it, then as above.
+    Pending(AuthFuture<C>),
+}
+
+impl<C: JwtClaims> Authenticator<C> {
+    /// Decide what to do with a request from its `Authorization` header values: what every
+    /// adapter calls, once per request.
+    pub fn authenticate_request<'a, I>(&self, authorization: I) -> Outcome<C>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        match self.authenticate_header(authorization) {
+            Err(rejection) => Outcome::Rejected(rejection),
+            Ok(None) => Outcome::Anonymous(self.unauthenticated_marker()),
+            Ok(Some(mut auth)) => match auth.take_ready() {
+                Some(Ok(claims)) => Outcome::Authenticated(claims),
+                Some(Err(rejection)) => Outcome::Rejected(rejection),
+                None => Outcome::Pending(auth),
+            },
+        }
+    }
+}
+
+/// Why an extractor found no claims of the type it was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissingClaims {
+    /// The optional-auth middleware let the request through without a bearer token: answer
+    /// 401 with a `Bearer` challenge (with this realm, if one was configured).
+    Unauthenticated(Option<Arc<str>>),
+    /// No claims of this type in the request extensions: the middleware is missing, or was
+    /// built for another claims type. A server mistake: 500.
+    NotInExtensions(&'static str),
+}
+
+impl MissingClaims {
+    /// 401 or 500.
+    pub fn status(&self) -> u16 {
+        match self {
+            MissingClaims::Unauthenticated(_) => 401,
+            MissingClaims::NotInExtensions(_) => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for MissingClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MissingClaims::Unauthenticated(_) => f.write_str("bearer token required"),
+            MissingClaims::NotInExtensions(ty) => write!(
+                f,
+                "Missing request extension: claims of type `{ty}` were not found. \
+                 Is the jwt-cache middleware applied, with that claims type?"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MissingClaims {}
+
+impl MissingClaims {
+    /// The rejection to answer with for [`Unauthenticated`](MissingClaims::Unauthenticated),
+    /// and its realm: the same 401 the middleware gives a request without a token.
+    pub fn rejection(&self) -> Option<(Rejection, Option<&str>)> {
+        match self {
+            MissingClaims::Unauthenticated(realm) => {
+                Some((Rejection::MissingToken, realm.as_deref()))
+            }
+            MissingClaims::NotInExtensions(_) => None,
+        }
+    }
+}
+
+/// The claims a request carries, given what the middleware put in its extensions: the
+/// `Arc<T>` of an authenticated request, and the [`Unauthenticated`] marker of an
+/// optional-auth request without a token.
+pub fn claims_from_extensions<T: Clone>(
+    claims: Option<&Arc<T>>,
+    unauthenticated: Option<&Unauthenticated>,
+) -> Result<T, MissingClaims> {
+    match (claims, unauthenticated) {
+        (Some(c), _) => Ok(T::clone(c)),
+        (None, Some(u)) => Err(MissingClaims::Unauthenticated(u.realm.clone())),
+        (None, None) => Err(MissingClaims::NotInExtensions(std::any::type_name::<T>())),
+    }
+}
