@@ -1,14 +1,20 @@
 //! The ClaimsCache acceptance suite, run against every backend.
 
 use jwt_cache::{MemoryCache, StandardClaims};
-use jwt_cache_tests::{Stores, claims_cache_suite};
+use jwt_cache_tests::Stores;
 
-#[tokio::test]
-async fn memory_cache_passes_the_acceptance_suite() {
+/// One process: the second handle is a clone over the same memory.
+async fn memory() -> Option<(
+    MemoryCache<StandardClaims>,
+    MemoryCache<StandardClaims>,
+    Stores,
+    (),
+)> {
     let cache = MemoryCache::<StandardClaims>::new(1000);
-    // One process: the second handle is a clone over the same memory.
-    claims_cache_suite(cache.clone(), cache, Stores::Claims, "memory").await;
+    Some((cache.clone(), cache, Stores::Claims, ()))
 }
+
+jwt_cache_tests::cache_suite!(memory_cache, memory);
 
 #[tokio::test]
 async fn memory_cache_is_bounded() {

@@ -12,9 +12,7 @@ use jwt_cache::{ClaimsCache, JwtCacheLayer, JwtValidator, RevocationUnavailable,
 use jwt_cache_redis::RedisCache;
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer, wait_for_key};
-use jwt_cache_tests::{
-    AUD, CountingValidator, Stores, claims, claims_cache_suite, rs256, rs256_validator,
-};
+use jwt_cache_tests::{AUD, CountingValidator, Stores, claims, rs256, rs256_validator};
 use serde_json::json;
 
 type Cache = RedisCache<StandardClaims>;
@@ -58,69 +56,75 @@ fn stack_with(
     (layer.clone(), Stack::new(layer))
 }
 
-#[tokio::test]
-async fn redis_cache_passes_the_acceptance_suite() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+// The acceptance suite, one named test per behaviour, on every topology and mode. Reads go
+// through another client: what the suite sees comes from Redis.
+
+type Backend<K> = Option<(K, Cache, Stores, Box<dyn std::any::Any>)>;
+
+async fn redis_signed() -> Backend<Cache> {
+    let server = RedisServer::start()?;
     let url = server.url();
-    // Reads go through another client: what the suite sees comes from Redis.
-    claims_cache_suite(
+    Some((
         cache(&url).await,
         cache(&url).await,
         Stores::Claims,
-        "redis-signed",
-    )
-    .await;
-    claims_cache_suite(
+        Box::new(server),
+    ))
+}
+
+async fn redis_plain() -> Backend<Cache> {
+    let server = RedisServer::start()?;
+    let url = server.url();
+    Some((
         plain_cache(&url).await,
         plain_cache(&url).await,
         Stores::RevocationsOnly,
-        "redis-plain",
-    )
-    .await;
-    // A fred Pool works as the client.
-    let pool =
-        fred::types::Builder::from_config(fred::types::config::Config::from_url(&url).unwrap())
-            .build_pool(2)
-            .unwrap();
+        Box::new(server),
+    ))
+}
+
+async fn redis_pool() -> Backend<RedisCache<StandardClaims, fred::clients::Pool>> {
+    let server = RedisServer::start()?;
+    let url = server.url();
+    let config = fred::types::config::Config::from_url(&url).unwrap();
+    let pool = fred::types::Builder::from_config(config)
+        .build_pool(2)
+        .unwrap();
     pool.init().await.unwrap();
     let pooled = RedisCache::<StandardClaims, _>::from_client(pool)
         .timeout(Duration::from_millis(500))
         .integrity_key(&SECRET)
         .unwrap();
-    claims_cache_suite(pooled, cache(&url).await, Stores::Claims, "redis-pool").await;
+    Some((pooled, cache(&url).await, Stores::Claims, Box::new(server)))
 }
 
-#[tokio::test]
-async fn redis_cluster_passes_the_acceptance_suite() {
-    let Some(cluster) = RedisCluster::start(3) else {
-        return;
-    };
+async fn redis_cluster() -> Backend<Cache> {
+    let cluster = RedisCluster::start(3)?;
     let url = cluster.url();
-    claims_cache_suite(
+    Some((
         cache(&url).await,
         cache(&url).await,
         Stores::Claims,
-        "cluster",
-    )
-    .await;
+        Box::new(cluster),
+    ))
 }
 
-#[tokio::test]
-async fn redis_sentinel_passes_the_acceptance_suite() {
-    let Some(sentinel) = RedisSentinel::start() else {
-        return;
-    };
+async fn redis_sentinel() -> Backend<Cache> {
+    let sentinel = RedisSentinel::start()?;
     let url = sentinel.url();
-    claims_cache_suite(
+    Some((
         cache(&url).await,
         cache(&url).await,
         Stores::Claims,
-        "sentinel",
-    )
-    .await;
+        Box::new(sentinel),
+    ))
 }
+
+jwt_cache_tests::cache_suite!(suite_redis_signed, redis_signed);
+jwt_cache_tests::cache_suite!(suite_redis_revocations_only, redis_plain);
+jwt_cache_tests::cache_suite!(suite_redis_pool, redis_pool);
+jwt_cache_tests::cache_suite!(suite_redis_cluster, redis_cluster);
+jwt_cache_tests::cache_suite!(suite_redis_sentinel, redis_sentinel);
 
 #[tokio::test]
 async fn two_instances_share_validations_and_revocations() {
