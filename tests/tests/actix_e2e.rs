@@ -170,6 +170,7 @@ async fn a_token_validated_by_the_axum_stack_is_a_hit_for_the_actix_app() {
             .timeout(Duration::from_millis(500))
             .integrity_key(&[5u8; 32])
             .unwrap()
+            .build()
     };
     // The axum side, with a validator that presents itself as remote (an auth service): what
     // shared claims are for.

@@ -9,7 +9,7 @@ use fred::interfaces::{ClientLike, KeysInterface, MemoryInterface};
 use jwt_cache::cache::SignedHash;
 use jwt_cache::validator::{TokenMeta, ValidatedToken};
 use jwt_cache::{ClaimsCache, JwtCacheLayer, JwtValidator, RevocationUnavailable, StandardClaims};
-use jwt_cache_redis::RedisCache;
+use jwt_cache_redis::{RedisCache, RedisCacheBuilder};
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer, wait_for_key};
 use jwt_cache_tests::{AUD, CountingValidator, Stores, claims, rs256, rs256_validator};
@@ -20,18 +20,28 @@ type Cache = RedisCache<StandardClaims>;
 /// The fleet-wide integrity key of these tests.
 const SECRET: [u8; 32] = [3u8; 32];
 
-/// A cache that carries revocations only (no integrity key: the default).
-async fn plain_cache(url: &str) -> Cache {
-    // A generous timeout: these tests assert behaviour, not latency, on a noisy machine.
+/// A builder with a generous timeout: these tests assert behaviour, not latency, on a noisy
+/// machine.
+async fn plain_builder(url: &str) -> RedisCacheBuilder<StandardClaims> {
     RedisCache::connect(url)
         .await
         .unwrap()
         .timeout(Duration::from_millis(500))
 }
 
+/// A cache that carries revocations only (no integrity key: the default).
+async fn plain_cache(url: &str) -> Cache {
+    plain_builder(url).await.build()
+}
+
+/// A builder for a cache that shares claims, authenticated under [`SECRET`].
+async fn signed_builder(url: &str) -> RedisCacheBuilder<StandardClaims> {
+    plain_builder(url).await.integrity_key(&SECRET).unwrap()
+}
+
 /// A cache that shares claims, authenticated under [`SECRET`].
 async fn cache(url: &str) -> Cache {
-    plain_cache(url).await.integrity_key(&SECRET).unwrap()
+    signed_builder(url).await.build()
 }
 
 /// A counting validator that presents itself as remote (an auth service): the authenticator
@@ -91,10 +101,11 @@ async fn redis_pool() -> Backend<RedisCache<StandardClaims, fred::clients::Pool>
         .build_pool(2)
         .unwrap();
     pool.init().await.unwrap();
-    let pooled = RedisCache::<StandardClaims, _>::from_client(pool)
+    let pooled = RedisCache::<StandardClaims, _>::builder(pool)
         .timeout(Duration::from_millis(500))
         .integrity_key(&SECRET)
-        .unwrap();
+        .unwrap()
+        .build();
     Some((pooled, cache(&url).await, Stores::Claims, Box::new(server)))
 }
 
@@ -186,10 +197,11 @@ async fn redis_killed_then_restarted() {
         return;
     };
     let v = remote();
-    let c = cache(&server.url())
+    let c = signed_builder(&server.url())
         .await
         .timeout(Duration::from_millis(50))
-        .circuit_breaker(3, Duration::from_millis(200));
+        .circuit_breaker(3, Duration::from_millis(200))
+        .build();
     let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
     assert_eq!(s.send(Some(&token)).await.status, 200);
@@ -243,10 +255,11 @@ async fn redis_paused_opens_the_breaker_and_resumed_closes_it() {
     // Long enough that "waited for the timeout" and "short-circuited" cannot be confused on a
     // loaded machine.
     let timeout = Duration::from_millis(150);
-    let c = cache(&server.url())
+    let c = signed_builder(&server.url())
         .await
         .timeout(timeout)
-        .circuit_breaker(3, Duration::from_millis(300));
+        .circuit_breaker(3, Duration::from_millis(300))
+        .build();
     let (layer, s) = stack_with(&v, &c);
     let token = rs256(&claims("alice"));
     assert_eq!(s.send(Some(&token)).await.status, 200);
@@ -327,10 +340,11 @@ async fn garbage_and_forged_values_are_misses() {
     }
 
     // Forged claims, signed with another secret.
-    let forger = plain_cache(&server.url())
+    let forger = plain_builder(&server.url())
         .await
         .integrity_key(&[1u8; 32])
-        .unwrap();
+        .unwrap()
+        .build();
     let forged = Arc::new(ValidatedToken {
         claims: Arc::new(
             serde_json::from_value::<StandardClaims>(json!({"sub": "alice", "scope": "admin"}))
@@ -440,10 +454,11 @@ async fn without_an_integrity_key_redis_serves_no_claims() {
     );
     // A' = A's header and payload with another signature; A's value (as an unsigned cache
     // would have written it) copied under A''s key.
-    let insecure = plain_cache(&url)
+    let insecure = plain_builder(&url)
         .await
         .prefix("other:")
-        .insecure_share_unsigned_claims();
+        .insecure_share_unsigned_claims()
+        .build();
     let (il, is) = stack_with(&v, &insecure);
     assert_eq!(is.send(Some(&a)).await.body, "alice");
     let written = insecure.entry_key(&il.authenticator().cache_key(&a));
@@ -521,9 +536,10 @@ async fn a_hand_written_entry_naming_no_key_is_refused() {
         return;
     };
     let v = remote();
-    let c = plain_cache(&server.url())
+    let c = plain_builder(&server.url())
         .await
-        .insecure_share_unsigned_claims();
+        .insecure_share_unsigned_claims()
+        .build();
     let (layer, s) = stack_with(&v, &c);
     let auth = layer.authenticator().clone();
     let token = rs256(&claims("alice"));
@@ -563,9 +579,10 @@ async fn an_entry_whose_ids_differ_from_the_tokens_is_refused() {
         return;
     };
     let v = remote();
-    let c = plain_cache(&server.url())
+    let c = plain_builder(&server.url())
         .await
-        .insecure_share_unsigned_claims();
+        .insecure_share_unsigned_claims()
+        .build();
     let (layer, s) = stack_with(&v, &c);
     let auth = layer.authenticator().clone();
     let (alice, mallory) = (rs256(&claims("alice")), rs256(&claims("mallory")));
@@ -712,9 +729,10 @@ async fn the_local_revocation_set_is_bounded_and_redis_still_gets_everything() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let c = plain_cache(&server.url())
+    let c = plain_builder(&server.url())
         .await
-        .local_revocation_capacity(2);
+        .local_revocation_capacity(2)
+        .build();
     let auth = JwtCacheLayer::builder(rs256_validator(AUD))
         .cache(c.clone())
         .build()
@@ -764,7 +782,8 @@ fn the_redis_password_is_never_logged() {
         let _c =
             RedisCache::<StandardClaims>::connect("redis://admin:hunter2-s3cret@127.0.0.1:1/0")
                 .await
-                .unwrap();
+                .unwrap()
+                .build();
     });
     let logged = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -780,9 +799,10 @@ async fn while_redis_is_down(mode: RevocationUnavailable, expected: u16) {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
-    let c = plain_cache(&server.url())
+    let c = plain_builder(&server.url())
         .await
-        .timeout(Duration::from_millis(50));
+        .timeout(Duration::from_millis(50))
+        .build();
     let layer = JwtCacheLayer::builder(rs256_validator(AUD))
         .cache(c)
         .on_revocation_unavailable(mode)
@@ -949,9 +969,8 @@ async fn subject_revocations_never_weaken_and_handles_share_memory() {
     assert!(b.is_revoked(&h, &no_iat).await.unwrap());
     assert!(!b.is_revoked(&h, &meta(now + 1)).await.unwrap());
 
-    // A handle re-configured from `a` shares its in-memory revocations: with Redis gone it
-    // still enforces them.
-    let a2 = a.clone().timeout(Duration::from_millis(20));
+    // A clone of `a` shares its in-memory revocations: with Redis gone it still enforces them.
+    let a2 = a.clone();
     a.revoke(&jwt_cache::cache::Revocation::Jti("j-1".into()), ttl)
         .await
         .unwrap();
@@ -972,10 +991,12 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
     let lenient_cache = RedisCache::<Lenient>::connect(&server.url())
         .await
         .unwrap()
+        .timeout(Duration::from_millis(500))
         .integrity_key(&SECRET)
-        .unwrap();
+        .unwrap()
+        .build();
     let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new(remote())
-        .cache(lenient_cache.clone().timeout(Duration::from_millis(500)))
+        .cache(lenient_cache.clone())
         .build_authenticator();
     let strict = jwt_cache::JwtCacheBuilder::<Strict>::new(remote())
         .cache(
@@ -984,7 +1005,8 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
                 .unwrap()
                 .integrity_key(&SECRET)
                 .unwrap()
-                .timeout(Duration::from_millis(500)),
+                .timeout(Duration::from_millis(500))
+                .build(),
         )
         .build_authenticator();
     let token = rs256(&claims("no-tenant"));

@@ -12,7 +12,8 @@
 //!     .timeout(Duration::from_millis(5))
 //!     // Without it, Redis carries revocations only: claims read from Redis are served
 //!     // only when authenticated under a fleet-wide secret.
-//!     .integrity_key(b"a server-side secret of at least 32 bytes!")?;
+//!     .integrity_key(b"a server-side secret of at least 32 bytes!")?
+//!     .build();
 //! let auth = JwtCacheLayer::builder(JwtValidator::hs256([7u8; 32])?.audience("content"))
 //!     .cache(cache)
 //!     .build();
@@ -22,12 +23,12 @@
 //! What it does, per request (see `docs/redis.md` in the repository):
 //!
 //! - **Claims only when authenticated**: with an
-//!   [`integrity_key`](RedisCache::integrity_key), each value carries an HMAC-SHA256 over its
+//!   [`integrity_key`](RedisCacheBuilder::integrity_key), each value carries an HMAC-SHA256 over its
 //!   key name, its absolute expiry (`not_after`) and its payload; a value that does not
 //!   decode, whose tag does not match, or whose `not_after` has passed is a miss, counted in
 //!   [`RedisStats::decode_errors`]. Without a key, Redis carries **revocations only** (no
 //!   claims are written or read) unless you call
-//!   [`insecure_share_unsigned_claims`](RedisCache::insecure_share_unsigned_claims).
+//!   [`insecure_share_unsigned_claims`](RedisCacheBuilder::insecure_share_unsigned_claims).
 //! - **One round trip on a hit**: the entry, the token's revocation marker, and the `jti` and
 //!   subject markers (named from the token's unverified claims) come back in one pipeline,
 //!   which also answers the revocation check of a miss.
@@ -44,7 +45,7 @@
 //! Topologies: a `redis://` URL (single node), `redis-cluster://` (Cluster, keys of one token
 //! share a hash slot), `redis-sentinel://` (Sentinel), or any fred `Config`
 //! through [`client_from_config`]; or bring your own fred `Client` or `Pool`
-//! ([`RedisCache::from_client`]).
+//! ([`RedisCache::builder`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -89,6 +90,97 @@ struct Inner<R> {
     stats: Arc<RedisStats>,
 }
 
+/// Configures a [`RedisCache`]: [`RedisCache::connect`] or [`RedisCache::builder`], then
+/// [`build`](Self::build).
+#[must_use]
+pub struct RedisCacheBuilder<C, R = Client> {
+    inner: Inner<R>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C, R> std::fmt::Debug for RedisCacheBuilder<C, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCacheBuilder")
+            .field("keys", &self.inner.keys)
+            .field("codec", &self.inner.codec)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C, R> RedisCacheBuilder<C, R> {
+    /// Key prefix (default `jwt:`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.inner.keys = Keys::new(prefix);
+        self
+    }
+
+    /// Timeout of each lookup (default 5 ms): past it the request validates directly.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.inner.timeout = timeout;
+        self
+    }
+
+    /// Timeout of revocation writes (default 1 s): they come from logout handlers, not the hot path.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.inner.write_timeout = timeout;
+        self
+    }
+
+    /// Open the circuit after `failures` consecutive failures, for `cooldown` (default 5, 1 s).
+    pub fn circuit_breaker(mut self, failures: u32, cooldown: Duration) -> Self {
+        self.inner.breaker = Arc::new(CircuitBreaker::new(failures, cooldown));
+        self
+    }
+
+    /// Share validated claims through Redis, each value authenticated with HMAC-SHA256 under
+    /// `secret` (at least 32 bytes, the same on every instance), bound to its key name and
+    /// its absolute expiry; values without a valid tag, or past their expiry, are misses.
+    ///
+    /// Without it, Redis carries revocations only. A local
+    /// [`JwtValidator`](jwt_cache::JwtValidator) never reads claims from Redis either way (a
+    /// round trip costs more than the verification); remote validators gain from it.
+    pub fn integrity_key(mut self, secret: &[u8]) -> Result<Self, jwt_cache::ConfigError> {
+        if secret.len() < 32 {
+            return Err(jwt_cache::ConfigError::WeakSecret {
+                alg: jwt_cache::jsonwebtoken::Algorithm::HS256,
+                len: secret.len(),
+                min: 32,
+            });
+        }
+        self.inner.codec = Some(Codec::new(Some(secret)));
+        Ok(self)
+    }
+
+    /// Share claims through Redis **without authenticating them**: whoever can write to this
+    /// Redis can then log in as anyone, with any claims, through any validator that reads
+    /// claims from it (a remote one). Only for a Redis that nothing untrusted can write to,
+    /// when a shared secret cannot be distributed; prefer
+    /// [`integrity_key`](Self::integrity_key).
+    pub fn insecure_share_unsigned_claims(mut self) -> Self {
+        self.inner.codec = Some(Codec::new(None));
+        self
+    }
+
+    /// Bound the revocations this instance keeps in memory (default
+    /// [`RevocationSet::DEFAULT_CAPACITY`]). Past it, a revocation is still written to Redis
+    /// but not kept locally (counted in [`RedisStats::local_revocations_dropped`]), so while
+    /// Redis is unreachable it is enforced only under fail-closed.
+    pub fn local_revocation_capacity(mut self, capacity: usize) -> Self {
+        self.inner.local = Arc::new(RevocationSet::with_capacity(capacity));
+        self
+    }
+
+    /// The cache. Clones of it share the client, the breaker, the counters and the
+    /// revocations held in memory.
+    pub fn build(self) -> RedisCache<C, R> {
+        RedisCache {
+            inner: Arc::new(self.inner),
+            _claims: PhantomData,
+        }
+    }
+}
+
 /// A [`ClaimsCache`] in Redis, generic over fred's [`Client`] (default) or `Pool`.
 /// Cheap to clone (clones share the client, breaker and counters).
 pub struct RedisCache<C, R = Client> {
@@ -117,10 +209,22 @@ impl<C, R> std::fmt::Debug for RedisCache<C, R> {
 }
 
 impl<C: JwtClaims> RedisCache<C, Client> {
-    /// Connect to `url` (see [`client_from_url`]). Waits up to one second for the first
-    /// connection, and succeeds without it: Redis is an accelerator, the client keeps
-    /// reconnecting in the background and requests fall back to direct validation meanwhile.
-    pub async fn connect(url: &str) -> Result<Self, fred::error::Error> {
+    /// Connect to `url` (see [`client_from_url`]) and hand back the builder to configure the
+    /// cache. Waits up to one second for the first connection, and succeeds without it: Redis
+    /// is an accelerator, the client keeps reconnecting in the background and requests fall
+    /// back to direct validation meanwhile.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use jwt_cache::StandardClaims;
+    /// use jwt_cache_redis::RedisCache;
+    /// let cache = RedisCache::<StandardClaims>::connect("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .integrity_key(b"a server-side secret of at least 32 bytes!")?
+    ///     .build();
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<RedisCacheBuilder<C, Client>, fred::error::Error> {
         let client = client_from_url(url)?;
         if tokio::time::timeout(Duration::from_secs(1), client.wait_for_connect())
             .await
@@ -131,7 +235,7 @@ impl<C: JwtClaims> RedisCache<C, Client> {
                 "redis not reachable yet; validating directly meanwhile"
             );
         }
-        Ok(Self::from_client(client))
+        Ok(Self::builder(client))
     }
 }
 
@@ -139,11 +243,12 @@ impl<C: JwtClaims, R> RedisCache<C, R>
 where
     R: KeysInterface + LuaInterface + ClientLike + Clone + Send + Sync + 'static,
 {
-    /// A cache over a fred client or pool you configured and connected yourself. It carries
-    /// revocations only until [`integrity_key`](Self::integrity_key) is set.
-    pub fn from_client(client: R) -> Self {
-        RedisCache {
-            inner: Arc::new(Inner {
+    /// A builder over a fred client or pool you configured and connected yourself. The cache
+    /// carries revocations only until [`integrity_key`](RedisCacheBuilder::integrity_key) is
+    /// set.
+    pub fn builder(client: R) -> RedisCacheBuilder<C, R> {
+        RedisCacheBuilder {
+            inner: Inner {
                 client,
                 keys: Keys::new("jwt:"),
                 codec: None,
@@ -152,96 +257,15 @@ where
                 breaker: Arc::new(CircuitBreaker::new(5, Duration::from_secs(1))),
                 local: Arc::new(RevocationSet::new()),
                 stats: Arc::new(RedisStats::default()),
-            }),
-            _claims: PhantomData,
-        }
-    }
-
-    /// Configuration methods build a new handle; the counters and the revocations held in
-    /// memory stay shared with every other handle of this cache, and so does the circuit
-    /// breaker unless [`circuit_breaker`](Self::circuit_breaker) installs a new one.
-    fn with_inner(self, f: impl FnOnce(&mut Inner<R>)) -> Self {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            Err(shared) => Inner {
-                client: shared.client.clone(),
-                keys: shared.keys.clone(),
-                codec: shared.codec.clone(),
-                timeout: shared.timeout,
-                write_timeout: shared.write_timeout,
-                breaker: shared.breaker.clone(),
-                local: shared.local.clone(),
-                stats: shared.stats.clone(),
             },
-        };
-        f(&mut inner);
-        RedisCache {
-            inner: Arc::new(inner),
             _claims: PhantomData,
         }
     }
 
-    /// Key prefix (default `jwt:`).
-    #[must_use]
-    pub fn prefix(self, prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into();
-        self.with_inner(|i| i.keys = Keys::new(prefix))
-    }
-
-    /// Timeout of each lookup (default 5 ms): past it the request validates directly.
-    #[must_use]
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.with_inner(|i| i.timeout = timeout)
-    }
-
-    /// Timeout of revocation writes (default 1 s): they come from logout handlers, not the hot path.
-    #[must_use]
-    pub fn write_timeout(self, timeout: Duration) -> Self {
-        self.with_inner(|i| i.write_timeout = timeout)
-    }
-
-    /// Open the circuit after `failures` consecutive failures, for `cooldown` (default 5, 1 s).
-    #[must_use]
-    pub fn circuit_breaker(self, failures: u32, cooldown: Duration) -> Self {
-        self.with_inner(|i| i.breaker = Arc::new(CircuitBreaker::new(failures, cooldown)))
-    }
-
-    /// Share validated claims through Redis, each value authenticated with HMAC-SHA256 under
-    /// `secret` (at least 32 bytes, the same on every instance), bound to its key name and
-    /// its absolute expiry; values without a valid tag, or past their expiry, are misses.
-    ///
-    /// Without it, Redis carries revocations only. A local
-    /// [`JwtValidator`](jwt_cache::JwtValidator) never reads claims from Redis either way (a
-    /// round trip costs more than the verification); remote validators gain from it.
-    pub fn integrity_key(self, secret: &[u8]) -> Result<Self, jwt_cache::ConfigError> {
-        if secret.len() < 32 {
-            return Err(jwt_cache::ConfigError::WeakSecret {
-                alg: jwt_cache::jsonwebtoken::Algorithm::HS256,
-                len: secret.len(),
-                min: 32,
-            });
-        }
-        let codec = Codec::new(Some(secret));
-        Ok(self.with_inner(|i| i.codec = Some(codec)))
-    }
-
-    /// Share claims through Redis **without authenticating them**: whoever can write to this
-    /// Redis can then log in as anyone, with any claims, through any validator that reads
-    /// claims from it (a remote one). Only for a Redis that nothing untrusted can write to,
-    /// when a shared secret cannot be distributed; prefer
-    /// [`integrity_key`](Self::integrity_key).
-    #[must_use]
-    pub fn insecure_share_unsigned_claims(self) -> Self {
-        self.with_inner(|i| i.codec = Some(Codec::new(None)))
-    }
-
-    /// Bound the revocations this instance keeps in memory (default
-    /// [`RevocationSet::DEFAULT_CAPACITY`]). Past it, a revocation is still written to Redis
-    /// but not kept locally (counted in [`RedisStats::local_revocations_dropped`]), so while
-    /// Redis is unreachable it is enforced only under fail-closed.
-    #[must_use]
-    pub fn local_revocation_capacity(self, capacity: usize) -> Self {
-        self.with_inner(|i| i.local = Arc::new(RevocationSet::with_capacity(capacity)))
+    /// A cache with the default configuration over `client`.
+    #[deprecated(note = "use `RedisCache::builder(client).build()`")]
+    pub fn from_client(client: R) -> Self {
+        Self::builder(client).build()
     }
 
     /// The revocations this instance holds in memory (its size is the gauge to watch).

@@ -178,12 +178,12 @@ pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
                     cache = cache
                         .integrity_key(&secret)
                         .map_err(|e| format!("JWT_CACHE_INTEGRITY_KEY: {e}"))?;
-                    "validations and revocations"
+                    "revocations; validations of remote validators too (HMAC)"
                 }
                 None => "revocations only; set JWT_CACHE_INTEGRITY_KEY to share validations",
             };
             (
-                builder.cache(cache).build_authenticator(),
+                builder.cache(cache.build()).build_authenticator(),
                 format!("redis at {shown}: {what}"),
             )
         }
