@@ -33,8 +33,21 @@
 //!
 //! A request whose token the in-process cache answers (the hit path) allocates nothing here:
 //! the middleware's future is a small state machine ([`JwtCacheFuture`]), not a boxed one.
+//!
+//! Coming from a hand-written middleware or from `actix-web-httpauth`: [`migration`].
+//!
+//! ## Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `tower` | no | `From<JwtCacheLayer>` for [`JwtCacheMiddleware`]; turns on the core's tower middleware and with it `http` 1 |
+//!
+//! MSRV: Rust 1.88, as the core (not checked in CI).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+#[doc = include_str!("../../../docs/migration-actix.md")]
+pub mod migration {}
 
 use std::fmt;
 use std::future::Future;

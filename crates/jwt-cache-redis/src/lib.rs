@@ -46,8 +46,23 @@
 //! share a hash slot), `redis-sentinel://` (Sentinel), or any fred `Config`
 //! through [`client_from_config`]; or bring your own fred `Client` or `Pool`
 //! ([`RedisCache::builder`]).
+//!
+//! The whole guide (key scheme, values, failure modes, the revocation choice) is [`guide`].
+//!
+//! ## Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `enable-rustls` | no | TLS to Redis (`rediss://`) with rustls on aws-lc-rs, forwarded to fred |
+//! | `enable-native-tls` | no | TLS to Redis with native-tls, forwarded to fred |
+//!
+//! fred is built with `default-features = false` and the command groups used (`i-keys`,
+//! `i-scripts`). MSRV: Rust 1.88, as the core (not checked in CI).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+#[doc = include_str!("../../../docs/redis.md")]
+pub mod guide {}
 
 mod breaker;
 mod client;
@@ -433,7 +448,7 @@ where
         let entry_key = self.inner.keys.entry(key);
         let bytes = codec
             .encode(&entry_key, deadline_ms(now_ms(), ttl), &value)
-            .map_err(|e| CacheError::Decode(e.to_string()))?;
+            .map_err(|e| CacheError::Encode(e.to_string()))?;
         let ms = px(ttl);
         let client = self.inner.client.clone();
         self.call(self.inner.write_timeout, async move {

@@ -81,6 +81,9 @@ pub enum CacheError {
     /// A stored value did not decode (or failed its integrity check).
     #[error("cache value did not decode: {0}")]
     Decode(String),
+    /// A value could not be encoded for storage (the claims type failed to serialize).
+    #[error("cache value could not be encoded: {0}")]
+    Encode(String),
     /// The backend's circuit breaker is open after repeated failures: no call was made.
     #[error("cache circuit breaker open")]
     CircuitOpen,

@@ -24,5 +24,13 @@ pub use crate::validator::jwt::JwtValidator;
 pub use crate::validator::key::VerificationKey;
 pub use crate::validator::token_validator::TokenValidator;
 
+/// The guides, with the repository's `docs/` as their source.
+pub mod guide {
+    #[doc = include_str!("../../../docs/caching.md")]
+    pub mod caching {}
+    #[doc = include_str!("../../../docs/security.md")]
+    pub mod security {}
+}
+
 /// Re-exported so `Algorithm` and key types match the version we build on.
 pub use jsonwebtoken;
