@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_cache::cache::{CacheKey, Lookup, Revocation, SignedHash, TokenHash};
+use jwt_cache::cache::{CacheKey, Fill, Lookup, Revocation, SignedHash, TokenHash};
 use jwt_cache::validator::{Fingerprint, TokenMeta, ValidatedToken};
 use jwt_cache::{ClaimsCache, StandardClaims};
 use serde_json::{Value, json};
@@ -178,7 +178,10 @@ pub async fn put_then_get_serves_the_validation(
     tag: &str,
 ) {
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
-    cache.put(&k, &s, e.clone(), TTL).await.unwrap();
+    cache
+        .put(&k, &s, e.clone(), TTL, Fill::Shared)
+        .await
+        .unwrap();
     match (stores, reader.get(&k, &t).await.unwrap()) {
         (Stores::Claims, Lookup::Hit(v)) => {
             assert_eq!(*v.claims, *e.claims);
@@ -198,7 +201,7 @@ pub async fn other_namespaces_and_other_bytes_miss(
     tag: &str,
 ) {
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
-    cache.put(&k, &s, e, TTL).await.unwrap();
+    cache.put(&k, &s, e, TTL, Fill::Shared).await.unwrap();
     assert!(stored(stores, &reader.get(&k, &t).await.unwrap()));
     assert!(is_miss(&reader.get(&key(2, &t), &t).await.unwrap()));
     let twin = fake_token(
@@ -220,7 +223,7 @@ pub async fn remove_forgets(
     tag: &str,
 ) {
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
-    cache.put(&k, &s, e, TTL).await.unwrap();
+    cache.put(&k, &s, e, TTL, Fill::Shared).await.unwrap();
     assert!(stored(stores, &reader.get(&k, &t).await.unwrap()));
     cache.remove(&k).await.unwrap();
     assert!(is_miss(&reader.get(&k, &t).await.unwrap()));
@@ -244,7 +247,10 @@ pub async fn token_revocation_covers_every_encoding_of_the_signed_part(
     );
     assert_ne!(TokenHash::of(&twin), k.token);
     assert_eq!(SignedHash::of(&twin), s);
-    cache.put(&k, &s, e.clone(), TTL).await.unwrap();
+    cache
+        .put(&k, &s, e.clone(), TTL, Fill::Shared)
+        .await
+        .unwrap();
     assert!(stored(stores, &reader.get(&k, &t).await.unwrap()));
     assert!(!reader.is_revoked(&s, &e.meta).await.unwrap());
     cache.revoke(&Revocation::Token(s), TTL).await.unwrap();
@@ -286,8 +292,8 @@ pub async fn jti_revocation_covers_exactly_that_jti(
     let jti_c = format!("{tag}-jti-c");
     let (kc, sc, tc, ec) = case(tag, "c", "carol", Some(now() - 10), Some(&jti_c));
     let (kd, sd, td, ed) = case(tag, "d", "carol", Some(now() - 10), Some("other"));
-    cache.put(&kc, &sc, ec, TTL).await.unwrap();
-    cache.put(&kd, &sd, ed, TTL).await.unwrap();
+    cache.put(&kc, &sc, ec, TTL, Fill::Shared).await.unwrap();
+    cache.put(&kd, &sd, ed, TTL, Fill::Shared).await.unwrap();
     cache
         .revoke(&Revocation::Jti(jti_c.clone()), TTL)
         .await
@@ -323,7 +329,7 @@ pub async fn subject_revocation_covers_tokens_issued_before(
         (&kg, &sg, eg),
         (&kh, &sh, eh),
     ] {
-        cache.put(k, s, e, TTL).await.unwrap();
+        cache.put(k, s, e, TTL, Fill::Shared).await.unwrap();
     }
     let revocation = Revocation::Subject {
         sub: sub.clone(),
@@ -364,9 +370,9 @@ pub async fn entries_and_revocations_expire(
         Some(now() - 10),
         Some(&format!("{tag}-jti-i")),
     );
-    cache.put(&ki, &si, ei, short).await.unwrap();
+    cache.put(&ki, &si, ei, short, Fill::Shared).await.unwrap();
     let (kj, sj, tj, ej) = case(tag, "j", "judy", Some(now() - 10), None);
-    cache.put(&kj, &sj, ej, TTL).await.unwrap();
+    cache.put(&kj, &sj, ej, TTL, Fill::Shared).await.unwrap();
     cache.revoke(&Revocation::Token(sj), short).await.unwrap();
     assert!(stored(stores, &reader.get(&ki, &ti).await.unwrap()));
     assert!(is_revoked_answer(&reader.get(&kj, &tj).await.unwrap()));

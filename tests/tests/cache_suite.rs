@@ -48,6 +48,7 @@ async fn memory_cache_is_bounded() {
                 &jwt_cache::cache::SignedHash::of(&format!("t{i}")),
                 v.clone(),
                 std::time::Duration::from_secs(60),
+                jwt_cache::cache::Fill::Shared,
             )
             .await
             .unwrap();

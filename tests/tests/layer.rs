@@ -321,6 +321,7 @@ impl ClaimsCache<StandardClaims> for BrokenCache {
         _: &SignedHash,
         _: Arc<ValidatedToken<StandardClaims>>,
         _: Duration,
+        _: jwt_cache::cache::Fill,
     ) -> Result<(), CacheError> {
         Err(CacheError::Timeout)
     }

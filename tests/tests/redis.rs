@@ -364,6 +364,7 @@ async fn garbage_and_forged_values_are_misses() {
             &SignedHash::of(&token),
             forged.clone(),
             Duration::from_secs(60),
+            jwt_cache::cache::Fill::Shared,
         )
         .await
         .unwrap();
@@ -562,6 +563,7 @@ async fn a_hand_written_entry_naming_no_key_is_refused() {
         &SignedHash::of(&forged),
         admin,
         Duration::from_secs(60),
+        jwt_cache::cache::Fill::Shared,
     )
     .await
     .unwrap();

@@ -265,6 +265,7 @@ impl ClaimsCache<StandardClaims> for Scripted {
         _: &SignedHash,
         _: Arc<ValidatedToken<StandardClaims>>,
         _: Duration,
+        _: jwt_cache::cache::Fill,
     ) -> Result<(), CacheError> {
         Ok(())
     }

@@ -82,7 +82,7 @@ use fred::clients::{Client, Pipeline};
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::types::{Expiration, Value};
 use jwt_cache::cache::{CacheKey, Lookup, Revocation, RevocationCheck, RevocationSet, SignedHash};
-use jwt_cache::cache::{deadline_ms, now_ms};
+use jwt_cache::cache::{Fill, deadline_ms, now_ms};
 use jwt_cache::validator::{TokenMeta, ValidatedToken};
 use jwt_cache::{CacheError, ClaimsCache, JwtClaims};
 
@@ -440,11 +440,16 @@ where
         _signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
+        fill: Fill,
     ) -> Result<(), CacheError> {
-        // The signed part is recomputed from the token on `get`. Revocations only: no claims are written.
+        // The signed part is recomputed from the token on `get`. No claims are written for a
+        // local validator, nor without an integrity key (revocations only).
         let Some(codec) = &self.inner.codec else {
             return Ok(());
         };
+        if fill == Fill::Local {
+            return Ok(());
+        }
         let entry_key = self.inner.keys.entry(key);
         let bytes = codec
             .encode(&entry_key, deadline_ms(now_ms(), ttl), &value)

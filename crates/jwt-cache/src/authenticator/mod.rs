@@ -31,7 +31,9 @@ pub use self::future::AuthFuture;
 use self::single_flight::SingleFlight;
 use crate::cache::claims_cache::ClaimsCache;
 use crate::cache::memory::MemoryCache;
-use crate::cache::{CacheKey, Lookup, REVOCATION_MARGIN, Revocation, RevocationCheck, now_ms};
+use crate::cache::{
+    CacheKey, Fill, Lookup, REVOCATION_MARGIN, Revocation, RevocationCheck, now_ms,
+};
 use crate::claims::{JwtClaims, TokenMeta};
 use crate::error::{CacheError, Rejection, ValidationError};
 use crate::token::{SignedHash, TokenHash, check_compact};
@@ -77,9 +79,6 @@ enum Next {
 struct Prior {
     /// The revocation answer a lookup brought back for the token's own ids, if any.
     checked: Option<RevocationCheck>,
-    /// Whether the validation is to be written to the cache. Not when a local validator
-    /// bypassed a shared cache: a round trip costs more than the verification it would save.
-    store: bool,
 }
 
 /// What a cache's answer means for the request.
@@ -243,18 +242,13 @@ impl<C: JwtClaims> Authenticator<C> {
             // An in-process cache answers here, and a hit needs no allocation at all.
             Some(lookup) => match inner.decide(key, lookup) {
                 Decision::Done(result) => return AuthFuture::ready(result),
-                Decision::Validate(checked) => Next::Validate(Prior {
-                    checked,
-                    store: true,
-                }),
+                Decision::Validate(checked) => Next::Validate(Prior { checked }),
             },
             // A shared cache and a local validator: verify the signature before any network
             // call, so unauthenticated input never reaches Redis; the shared cache is then
-            // asked about revocation only.
-            None if inner.local => Next::Validate(Prior {
-                checked: None,
-                store: false,
-            }),
+            // asked about revocation only, and the validation is kept in process only
+            // (`Fill::Local`).
+            None if inner.local => Next::Validate(Prior { checked: None }),
             None => Next::LookUp,
         };
         let token: Arc<str> = Arc::from(token);
@@ -344,18 +338,12 @@ impl<C: JwtClaims> Inner<C> {
             Next::LookUp => match self.cache.get(&key, &token).await {
                 Ok(lookup) => match self.decide(key, lookup) {
                     Decision::Done(result) => return result,
-                    Decision::Validate(checked) => Prior {
-                        checked,
-                        store: true,
-                    },
+                    Decision::Validate(checked) => Prior { checked },
                 },
                 Err(e) => {
                     self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
-                    Prior {
-                        checked: None,
-                        store: true,
-                    }
+                    Prior { checked: None }
                 }
             },
         };
@@ -462,9 +450,7 @@ impl<C: JwtClaims> Inner<C> {
                 return Ok(validated);
             }
         }
-        if prior.store {
-            self.store(key, signed, validated.clone());
-        }
+        self.store(key, signed, validated.clone());
         Ok(validated)
     }
 
@@ -549,10 +535,17 @@ impl<C: JwtClaims> Inner<C> {
         let Some(ttl) = self.ttl_for(&v.meta) else {
             return;
         };
+        // A local validation is kept in process only: reading it back from a shared store
+        // would cost more than verifying again.
+        let fill = if self.local {
+            Fill::Local
+        } else {
+            Fill::Shared
+        };
         let cache = self.cache.clone();
-        self.fire_and_forget(Box::pin(
-            async move { cache.put(&key, &signed, v, ttl).await },
-        ));
+        self.fire_and_forget(Box::pin(async move {
+            cache.put(&key, &signed, v, ttl, fill).await
+        }));
     }
 
     /// Run a cache write without delaying the response: polled once here (an in-process cache

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{CacheKey, Lookup, Revocation};
+use super::{CacheKey, Fill, Lookup, Revocation};
 use crate::claims::TokenMeta;
 use crate::error::CacheError;
 use crate::token::SignedHash;
@@ -34,13 +34,15 @@ pub trait ClaimsCache<C>: Send + Sync + 'static {
     /// Store a validation for `ttl` (already `min(configured ttl, exp - now)`). `signed` is
     /// the token's [`SignedHash`]: a hit must check token revocations against it (an
     /// in-process cache keeps it beside the entry; a shared cache recomputes it from the
-    /// token in [`get`](Self::get)).
+    /// token in [`get`](Self::get)). `fill` says where it may go: a validation of a local
+    /// validator ([`Fill::Local`]) is never written to a shared store.
     async fn put(
         &self,
         key: &CacheKey,
         signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
+        fill: Fill,
     ) -> Result<(), CacheError>;
 
     /// Forget a validation.
@@ -72,8 +74,9 @@ where
         signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
+        fill: Fill,
     ) -> Result<(), CacheError> {
-        (**self).put(key, signed, value, ttl).await
+        (**self).put(key, signed, value, ttl, fill).await
     }
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
         (**self).remove(key).await

@@ -4,7 +4,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::claims_cache::ClaimsCache;
-use super::{CacheKey, Lookup, Revocation, RevocationSet, deadline_ms, now_ms};
+use super::{
+    CacheKey, Fill, Lookup, Revocation, RevocationIds, RevocationSet, deadline_ms, now_ms,
+};
 use crate::claims::TokenMeta;
 use crate::error::CacheError;
 use crate::token::SignedHash;
@@ -34,7 +36,7 @@ struct Inner<C> {
 
 struct Entry<C> {
     value: Arc<ValidatedToken<C>>,
-    signed: SignedHash,
+    ids: RevocationIds,
     expires_ms: u64,
 }
 
@@ -42,7 +44,7 @@ impl<C> Clone for Entry<C> {
     fn clone(&self) -> Self {
         Entry {
             value: self.value.clone(),
-            signed: self.signed,
+            ids: self.ids,
             expires_ms: self.expires_ms,
         }
     }
@@ -112,11 +114,7 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
             self.inner.entries.remove(key);
             return Lookup::Miss(None);
         }
-        if self
-            .inner
-            .revocations
-            .is_revoked(&entry.signed, &entry.value.meta, now)
-        {
+        if self.inner.revocations.covers(&entry.ids, now) {
             return Lookup::Revoked;
         }
         Lookup::Hit(entry.value)
@@ -131,11 +129,12 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
         ttl: Duration,
     ) {
         let expires_ms = deadline_ms(now_ms(), ttl);
+        let ids = RevocationIds::of(*signed, &value.meta);
         self.inner.entries.insert(
             *key,
             Entry {
                 value,
-                signed: *signed,
+                ids,
                 expires_ms,
             },
         );
@@ -158,6 +157,7 @@ impl<C: Send + Sync + 'static> ClaimsCache<C> for MemoryCache<C> {
         signed: &SignedHash,
         value: Arc<ValidatedToken<C>>,
         ttl: Duration,
+        _fill: Fill,
     ) -> Result<(), CacheError> {
         self.put_now(key, signed, value, ttl);
         Ok(())

@@ -37,7 +37,9 @@
 //! use std::collections::HashMap;
 //! use std::sync::{Arc, Mutex};
 //! use std::time::Duration;
-//! use jwt_cache::cache::{CacheKey, Lookup, Revocation, RevocationSet, SignedHash, deadline_ms, now_ms};
+//! use jwt_cache::cache::{
+//!     CacheKey, Fill, Lookup, Revocation, RevocationSet, SignedHash, deadline_ms, now_ms,
+//! };
 //! use jwt_cache::validator::{TokenMeta, ValidatedToken};
 //! use jwt_cache::{CacheError, ClaimsCache, StandardClaims};
 //!
@@ -71,6 +73,7 @@
 //!         signed: &SignedHash,
 //!         value: Arc<ValidatedToken<StandardClaims>>,
 //!         ttl: Duration,
+//!         _fill: Fill, // in process: kept whatever the validator
 //!     ) -> Result<(), CacheError> {
 //!         let until = deadline_ms(now_ms(), ttl);
 //!         self.entries.lock().unwrap().insert(*key, (value, *signed, until));
@@ -100,7 +103,7 @@ mod revocation;
 
 use std::time::Duration;
 
-pub use self::revocation::{Revocation, RevocationSet};
+pub use self::revocation::{IdHash, Revocation, RevocationIds, RevocationSet, StoredRevocation};
 pub use crate::token::{SignedHash, TokenHash, unverified_meta};
 /// The `async_trait` macro [`ClaimsCache`](crate::ClaimsCache) is declared with, re-exported so
 /// a backend uses the same version.
@@ -172,6 +175,17 @@ pub fn saturating_ms(d: Duration) -> u64 {
 /// The deadline `now_ms + ttl`, saturating.
 pub fn deadline_ms(now_ms: u64, ttl: Duration) -> u64 {
     now_ms.saturating_add(saturating_ms(ttl))
+}
+
+/// Where a validation may be stored ([`ClaimsCache::put`](crate::ClaimsCache::put)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// Everywhere the cache keeps claims, shared tiers included: the validator is remote and
+    /// expensive, so another instance reading it back saves a call.
+    Shared,
+    /// Only in this process: the validator is local, and reading its validation back from a
+    /// shared store would cost more than verifying again. A shared-only cache stores nothing.
+    Local,
 }
 
 /// The fleet-wide margin every revocation marker outlives the tokens it covers by: 5 minutes.

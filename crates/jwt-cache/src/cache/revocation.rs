@@ -2,9 +2,72 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use sha2::{Digest, Sha256};
+
 use crate::claims::TokenMeta;
 use crate::error::CacheError;
 use crate::token::SignedHash;
+
+/// SHA-256 of a `jti` or a `sub`: how revocations name them (in memory, in Redis keys and in
+/// the replicated revocation log), so that neither is stored in clear.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdHash(pub [u8; 32]);
+
+impl IdHash {
+    /// Hash an id.
+    pub fn of(id: &str) -> Self {
+        IdHash(Sha256::digest(id.as_bytes()).into())
+    }
+}
+
+impl std::fmt::Debug for IdHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdHash({})", &crate::token::hex(&self.0)[..16])
+    }
+}
+
+/// What revocations can cover a token by: its signed part, its `jti` and `sub` (hashed), and
+/// its `iat`. Computed once when a validation is cached, so a hit checks revocation without
+/// hashing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationIds {
+    /// The token's signed part.
+    pub signed: SignedHash,
+    /// Its `jti`, hashed.
+    pub jti: Option<IdHash>,
+    /// Its `sub`, hashed.
+    pub sub: Option<IdHash>,
+    /// Its `iat`.
+    pub iat: Option<u64>,
+}
+
+impl RevocationIds {
+    /// The ids of a token with this signed part and these registered claims.
+    pub fn of(signed: SignedHash, meta: &TokenMeta) -> Self {
+        RevocationIds {
+            signed,
+            jti: meta.jti.as_deref().map(IdHash::of),
+            sub: meta.sub.as_deref().map(IdHash::of),
+            iat: meta.iat,
+        }
+    }
+}
+
+/// A revocation as stored: hashed ids (see [`Revocation::stored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredRevocation {
+    /// A token revocation, by signed part.
+    Token(SignedHash),
+    /// A `jti` revocation.
+    Jti(IdHash),
+    /// A subject revocation: tokens with `iat` before `issued_before` (seconds), or none.
+    Subject {
+        /// The `sub`, hashed.
+        sub: IdHash,
+        /// Tokens with `iat < issued_before` are revoked.
+        issued_before: u64,
+    },
+}
 
 /// A revocation: what it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +88,18 @@ pub enum Revocation {
 }
 
 impl Revocation {
+    /// The revocation with its ids hashed, as it is stored.
+    pub fn stored(&self) -> StoredRevocation {
+        match self {
+            Revocation::Token(h) => StoredRevocation::Token(*h),
+            Revocation::Jti(j) => StoredRevocation::Jti(IdHash::of(j)),
+            Revocation::Subject { sub, issued_before } => StoredRevocation::Subject {
+                sub: IdHash::of(sub),
+                issued_before: *issued_before,
+            },
+        }
+    }
+
     /// What a subject revocation at `issued_before` covers: tokens issued strictly before it,
     /// and tokens that do not say when they were issued.
     pub fn subject_covers(issued_before: u64, iat: Option<u64>) -> bool {
@@ -45,7 +120,8 @@ impl Revocation {
 }
 
 /// Revocations held in memory, each until its own deadline. Never evicted before then:
-/// an evicted revocation would let a revoked token back in.
+/// an evicted revocation would let a revoked token back in. Ids are held hashed
+/// ([`IdHash`]), and a token is checked by its precomputed [`RevocationIds`].
 ///
 /// Bounded: at most [`capacity`](Self::capacity) revocations (default
 /// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)). When it is reached, expired revocations are
@@ -54,8 +130,9 @@ impl Revocation {
 /// that the revocation was not made, rather than an older one being silently dropped.
 /// Updating a revocation already held always succeeds.
 ///
-/// Used by [`MemoryCache`](crate::MemoryCache), and by shared caches to keep enforcing the
-/// revocations an instance has seen while the shared store is unreachable.
+/// Used by [`MemoryCache`](crate::MemoryCache), by shared caches to keep enforcing the
+/// revocations an instance has seen while the shared store is unreachable, and as the
+/// replicated revocation view of a tiered cache.
 #[derive(Debug)]
 pub struct RevocationSet {
     any: AtomicBool,
@@ -72,9 +149,9 @@ impl Default for RevocationSet {
 #[derive(Debug, Default)]
 struct Maps {
     tokens: HashMap<SignedHash, u64>,
-    jtis: HashMap<String, u64>,
+    jtis: HashMap<IdHash, u64>,
     /// sub -> (issued_before, until_ms)
-    subjects: HashMap<String, (u64, u64)>,
+    subjects: HashMap<IdHash, (u64, u64)>,
     writes: usize,
 }
 
@@ -83,11 +160,11 @@ impl Maps {
         self.tokens.len() + self.jtis.len() + self.subjects.len()
     }
 
-    fn holds(&self, revocation: &Revocation) -> bool {
+    fn holds(&self, revocation: &StoredRevocation) -> bool {
         match revocation {
-            Revocation::Token(h) => self.tokens.contains_key(h),
-            Revocation::Jti(j) => self.jtis.contains_key(j),
-            Revocation::Subject { sub, .. } => self.subjects.contains_key(sub),
+            StoredRevocation::Token(h) => self.tokens.contains_key(h),
+            StoredRevocation::Jti(j) => self.jtis.contains_key(j),
+            StoredRevocation::Subject { sub, .. } => self.subjects.contains_key(sub),
         }
     }
 
@@ -95,6 +172,24 @@ impl Maps {
         self.tokens.retain(|_, until| *until > now_ms);
         self.jtis.retain(|_, until| *until > now_ms);
         self.subjects.retain(|_, (_, until)| *until > now_ms);
+    }
+
+    fn add(&mut self, revocation: &StoredRevocation, until_ms: u64) {
+        match revocation {
+            StoredRevocation::Token(h) => {
+                let e = self.tokens.entry(*h).or_insert(0);
+                *e = (*e).max(until_ms);
+            }
+            StoredRevocation::Jti(j) => {
+                let e = self.jtis.entry(*j).or_insert(0);
+                *e = (*e).max(until_ms);
+            }
+            StoredRevocation::Subject { sub, issued_before } => {
+                let e = self.subjects.entry(*sub).or_insert((0, 0));
+                e.0 = e.0.max(*issued_before);
+                e.1 = e.1.max(until_ms);
+            }
+        }
     }
 }
 
@@ -129,6 +224,16 @@ impl RevocationSet {
         until_ms: u64,
         now_ms: u64,
     ) -> Result<(), CacheError> {
+        self.insert_stored(&revocation.stored(), until_ms, now_ms)
+    }
+
+    /// [`insert`](Self::insert) for a revocation already in its stored form.
+    pub fn insert_stored(
+        &self,
+        revocation: &StoredRevocation,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), CacheError> {
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         if m.len() >= self.capacity && !m.holds(revocation) {
             m.purge(now_ms);
@@ -138,21 +243,7 @@ impl RevocationSet {
                 });
             }
         }
-        match revocation {
-            Revocation::Token(h) => {
-                let e = m.tokens.entry(*h).or_insert(0);
-                *e = (*e).max(until_ms);
-            }
-            Revocation::Jti(j) => {
-                let e = m.jtis.entry(j.clone()).or_insert(0);
-                *e = (*e).max(until_ms);
-            }
-            Revocation::Subject { sub, issued_before } => {
-                let e = m.subjects.entry(sub.clone()).or_insert((0, 0));
-                e.0 = e.0.max(*issued_before);
-                e.1 = e.1.max(until_ms);
-            }
-        }
+        m.add(revocation, until_ms);
         m.writes += 1;
         if m.writes.is_multiple_of(1024) {
             m.purge(now_ms);
@@ -161,28 +252,53 @@ impl RevocationSet {
         Ok(())
     }
 
-    /// Whether a live revocation covers the token.
-    pub fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta, now_ms: u64) -> bool {
+    /// Replace the whole content (a replicated view reloading from its source). Nothing is
+    /// refused: the source bounds what it holds; past the capacity the set still takes it all
+    /// rather than forget a revocation.
+    pub fn replace_all(
+        &self,
+        revocations: impl IntoIterator<Item = (StoredRevocation, u64)>,
+        now_ms: u64,
+    ) {
+        let mut fresh = Maps::default();
+        for (r, until) in revocations {
+            if until > now_ms {
+                fresh.add(&r, until);
+            }
+        }
+        let any = fresh.len() > 0;
+        *self.maps.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        self.any.store(any, Ordering::Release);
+    }
+
+    /// Whether a live revocation covers a token with these ids.
+    pub fn covers(&self, ids: &RevocationIds, now_ms: u64) -> bool {
         if !self.any.load(Ordering::Acquire) {
             return false;
         }
         let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        if m.tokens.get(token).is_some_and(|u| *u > now_ms) {
+        if m.tokens.get(&ids.signed).is_some_and(|u| *u > now_ms) {
             return true;
         }
-        if let Some(j) = &meta.jti
-            && m.jtis.get(j.as_str()).is_some_and(|u| *u > now_ms)
+        if let Some(j) = &ids.jti
+            && m.jtis.get(j).is_some_and(|u| *u > now_ms)
         {
             return true;
         }
-        if let Some(s) = &meta.sub
-            && let Some((before, until)) = m.subjects.get(s.as_str())
+        if let Some(s) = &ids.sub
+            && let Some((before, until)) = m.subjects.get(s)
             && *until > now_ms
-            && Revocation::subject_covers(*before, meta.iat)
+            && Revocation::subject_covers(*before, ids.iat)
         {
             return true;
         }
         false
+    }
+
+    /// Whether a live revocation covers the token (hashes its ids; on a hit path, keep the
+    /// [`RevocationIds`] and use [`covers`](Self::covers)).
+    pub fn is_revoked(&self, token: &SignedHash, meta: &TokenMeta, now_ms: u64) -> bool {
+        self.any.load(Ordering::Acquire) && self.covers(&RevocationIds::of(*token, meta), now_ms)
     }
 
     /// Number of revocations held (live or not yet purged): the gauge to watch against
