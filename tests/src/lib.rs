@@ -184,8 +184,6 @@ where
 
 pub mod suite;
 
-pub use suite::Stores;
-
 /// Driving a `JwtCacheLayer` over a trivial inner service.
 pub mod harness {
     use std::convert::Infallible;

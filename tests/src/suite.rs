@@ -26,9 +26,68 @@ pub enum Stores {
     RevocationsOnly,
 }
 
+/// A backend under test: two handles on one store and what to expect of it.
+pub struct Backend<K, R> {
+    /// The handle writes go through.
+    pub cache: K,
+    /// An independent handle reads go through (another client; another instance).
+    pub reader: R,
+    /// What it does with claims.
+    pub stores: Stores,
+    /// How long a revocation made through `cache` may take to reach `reader` (zero: at once;
+    /// a tiered cache replicates revocations within milliseconds).
+    pub propagation: Duration,
+    /// Whatever must live as long as the test (servers).
+    pub guard: Box<dyn std::any::Any>,
+}
+
+impl<K, R> std::fmt::Debug for Backend<K, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("stores", &self.stores)
+            .field("propagation", &self.propagation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, R> Backend<K, R> {
+    /// Two handles, at once consistent.
+    pub fn new(cache: K, reader: R, stores: Stores, guard: impl std::any::Any) -> Self {
+        Backend {
+            cache,
+            reader,
+            stores,
+            propagation: Duration::ZERO,
+            guard: Box::new(guard),
+        }
+    }
+
+    /// Revocations reach the reader within `bound`.
+    pub fn propagation(mut self, bound: Duration) -> Self {
+        self.propagation = bound;
+        self
+    }
+}
+
+/// Whether `cond` (an expression that may `.await`) holds within `wait` (checked once when
+/// `wait` is zero).
+macro_rules! eventually {
+    ($wait:expr, $cond:expr) => {{
+        let deadline = std::time::Instant::now() + $wait;
+        loop {
+            if $cond {
+                break true;
+            }
+            if std::time::Instant::now() >= deadline {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }};
+}
+
 /// Run every behaviour of the suite as a named test in a module `$backend`. `$make` is an
-/// async fn returning `Option<(cache, reader, Stores, guard)>` (`None`: the backend cannot
-/// run and said why; `guard` keeps servers alive for the test).
+/// async fn returning `Option<Backend>` (`None`: the backend cannot run and said why).
 #[macro_export]
 macro_rules! cache_suite {
     ($backend:ident, $make:ident) => {
@@ -49,11 +108,11 @@ macro_rules! cache_suite {
         $(
             #[tokio::test]
             async fn $name() {
-                let Some((cache, reader, stores, _guard)) = super::$make().await else {
+                let Some(backend) = super::$make().await else {
                     return;
                 };
                 let tag = concat!(module_path!(), "::", stringify!($name));
-                $crate::suite::$name(cache, reader, stores, tag).await;
+                $crate::suite::$name(backend, tag).await;
             }
         )+
     };
@@ -161,22 +220,22 @@ const TTL: Duration = Duration::from_secs(60);
 
 /// Nothing stored: a miss.
 pub async fn empty_is_a_miss(
-    _cache: impl ClaimsCache<StandardClaims>,
-    reader: impl ClaimsCache<StandardClaims>,
-    _stores: Stores,
+    b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
+    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
+    let _ = (cache, reader, stores, wait);
     let (k, _, t, _) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
     assert!(is_miss(&reader.get(&k, &t).await.unwrap()));
 }
 
 /// Put then get: the same claims and meta come back (or nothing, revocations only).
 pub async fn put_then_get_serves_the_validation(
-    cache: impl ClaimsCache<StandardClaims>,
-    reader: impl ClaimsCache<StandardClaims>,
-    stores: Stores,
+    b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
+    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
+    let _ = (cache, reader, stores, wait);
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
     cache
         .put(&k, &s, e.clone(), TTL, Fill::Shared)
@@ -195,11 +254,11 @@ pub async fn put_then_get_serves_the_validation(
 /// Another validator's namespace never sees an entry; nor does a token with other bytes and
 /// the same signed part (a hit is served for the exact bytes only).
 pub async fn other_namespaces_and_other_bytes_miss(
-    cache: impl ClaimsCache<StandardClaims>,
-    reader: impl ClaimsCache<StandardClaims>,
-    stores: Stores,
+    b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
+    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
+    let _ = (cache, reader, stores, wait);
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
     cache.put(&k, &s, e, TTL, Fill::Shared).await.unwrap();
     assert!(stored(stores, &reader.get(&k, &t).await.unwrap()));
@@ -217,26 +276,28 @@ pub async fn other_namespaces_and_other_bytes_miss(
 
 /// `remove` forgets a validation.
 pub async fn remove_forgets(
-    cache: impl ClaimsCache<StandardClaims>,
-    reader: impl ClaimsCache<StandardClaims>,
-    stores: Stores,
+    b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
+    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
+    let _ = (cache, reader, stores, wait);
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
     cache.put(&k, &s, e, TTL, Fill::Shared).await.unwrap();
-    assert!(stored(stores, &reader.get(&k, &t).await.unwrap()));
+    assert!(stored(stores, &cache.get(&k, &t).await.unwrap()));
     cache.remove(&k).await.unwrap();
+    assert!(is_miss(&cache.get(&k, &t).await.unwrap()));
+    // Nothing left in the store either (the reader had never read it: no copy of its own).
     assert!(is_miss(&reader.get(&k, &t).await.unwrap()));
 }
 
 /// A token revocation turns a hit into Revoked, `is_revoked` agrees, and it covers every
 /// encoding of the same signed part (another signature's bytes), and nothing else.
 pub async fn token_revocation_covers_every_encoding_of_the_signed_part(
-    cache: impl ClaimsCache<StandardClaims>,
-    reader: impl ClaimsCache<StandardClaims>,
-    stores: Stores,
+    b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
+    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
+    let _ = (cache, reader, stores, wait);
     let (k, s, t, e) = case(tag, "b", "bob", Some(now() - 10), Some("jti-b"));
     let twin = fake_token(
         &format!("{tag}-b"),
@@ -254,18 +315,25 @@ pub async fn token_revocation_covers_every_encoding_of_the_signed_part(
     assert!(stored(stores, &reader.get(&k, &t).await.unwrap()));
     assert!(!reader.is_revoked(&s, &e.meta).await.unwrap());
     cache.revoke(&Revocation::Token(s), TTL).await.unwrap();
-    assert!(is_revoked_answer(&reader.get(&k, &t).await.unwrap()));
-    assert!(reader.is_revoked(&s, &e.meta).await.unwrap());
+    assert!(eventually!(
+        wait,
+        is_revoked_answer(&reader.get(&k, &t).await.unwrap())
+    ));
+    assert!(eventually!(
+        wait,
+        reader.is_revoked(&s, &e.meta).await.unwrap()
+    ));
     let no_jti = TokenMeta {
         jti: None,
         ..e.meta.clone()
     };
-    assert!(
+    assert!(eventually!(
+        wait,
         reader
             .is_revoked(&SignedHash::of(&twin), &no_jti)
             .await
             .unwrap()
-    );
+    ));
     // The twin was never stored: a miss, whose revocation answer (if it carries one) says
     // revoked.
     match reader.get(&key(1, &twin), &twin).await.unwrap() {
@@ -284,11 +352,11 @@ pub async fn token_revocation_covers_every_encoding_of_the_signed_part(
 
 /// A `jti` revocation covers exactly that `jti`.
 pub async fn jti_revocation_covers_exactly_that_jti(
-    cache: impl ClaimsCache<StandardClaims>,
-    reader: impl ClaimsCache<StandardClaims>,
-    stores: Stores,
+    b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
+    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
+    let _ = (cache, reader, stores, wait);
     let jti_c = format!("{tag}-jti-c");
     let (kc, sc, tc, ec) = case(tag, "c", "carol", Some(now() - 10), Some(&jti_c));
     let (kd, sd, td, ed) = case(tag, "d", "carol", Some(now() - 10), Some("other"));
@@ -298,7 +366,10 @@ pub async fn jti_revocation_covers_exactly_that_jti(
         .revoke(&Revocation::Jti(jti_c.clone()), TTL)
         .await
         .unwrap();
-    assert!(is_revoked_answer(&reader.get(&kc, &tc).await.unwrap()));
+    assert!(eventually!(
+        wait,
+        is_revoked_answer(&reader.get(&kc, &tc).await.unwrap())
+    ));
     assert!(stored(stores, &reader.get(&kd, &td).await.unwrap()));
     // Looked up under another namespace: a miss; if the cache answers the revocation check
     // with it, the answer is "revoked".
@@ -312,11 +383,11 @@ pub async fn jti_revocation_covers_exactly_that_jti(
 /// A subject revocation covers that subject's tokens issued before T (or without `iat`);
 /// later ones and other subjects stay.
 pub async fn subject_revocation_covers_tokens_issued_before(
-    cache: impl ClaimsCache<StandardClaims>,
-    reader: impl ClaimsCache<StandardClaims>,
-    stores: Stores,
+    b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
+    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
+    let _ = (cache, reader, stores, wait);
     let now = now();
     let sub = format!("{tag}-dave");
     let (ke, se, te, ee) = case(tag, "e", &sub, Some(now - 100), None);
@@ -336,9 +407,15 @@ pub async fn subject_revocation_covers_tokens_issued_before(
         issued_before: now,
     };
     cache.revoke(&revocation, TTL).await.unwrap();
-    assert!(is_revoked_answer(&reader.get(&ke, &te).await.unwrap()));
+    assert!(eventually!(
+        wait,
+        is_revoked_answer(&reader.get(&ke, &te).await.unwrap())
+    ));
     assert!(stored(stores, &reader.get(&kf, &tf).await.unwrap()));
-    assert!(is_revoked_answer(&reader.get(&kg, &tg).await.unwrap()));
+    assert!(eventually!(
+        wait,
+        is_revoked_answer(&reader.get(&kg, &tg).await.unwrap())
+    ));
     assert!(stored(stores, &reader.get(&kh, &th).await.unwrap()));
     let x = SignedHash::of("x.y.z");
     assert!(
@@ -347,21 +424,22 @@ pub async fn subject_revocation_covers_tokens_issued_before(
             .await
             .unwrap()
     );
-    assert!(
+    assert!(eventually!(
+        wait,
         reader
             .is_revoked(&x, &entry(&sub, Some(now - 5), None).meta)
             .await
             .unwrap()
-    );
+    ));
 }
 
 /// An entry and a revocation with a short TTL are gone after it.
 pub async fn entries_and_revocations_expire(
-    cache: impl ClaimsCache<StandardClaims>,
-    reader: impl ClaimsCache<StandardClaims>,
-    stores: Stores,
+    b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
+    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
+    let _ = (cache, reader, stores, wait);
     let short = Duration::from_millis(1100);
     let (ki, si, ti, ei) = case(
         tag,
@@ -375,7 +453,10 @@ pub async fn entries_and_revocations_expire(
     cache.put(&kj, &sj, ej, TTL, Fill::Shared).await.unwrap();
     cache.revoke(&Revocation::Token(sj), short).await.unwrap();
     assert!(stored(stores, &reader.get(&ki, &ti).await.unwrap()));
-    assert!(is_revoked_answer(&reader.get(&kj, &tj).await.unwrap()));
+    assert!(eventually!(
+        wait,
+        is_revoked_answer(&reader.get(&kj, &tj).await.unwrap())
+    ));
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert!(is_miss(&reader.get(&ki, &ti).await.unwrap()));
     assert!(stored(stores, &reader.get(&kj, &tj).await.unwrap()));

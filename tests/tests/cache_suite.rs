@@ -1,17 +1,12 @@
 //! The ClaimsCache acceptance suite, run against every backend.
 
 use jwt_cache::{MemoryCache, StandardClaims};
-use jwt_cache_tests::Stores;
+use jwt_cache_tests::suite::{Backend, Stores};
 
 /// One process: the second handle is a clone over the same memory.
-async fn memory() -> Option<(
-    MemoryCache<StandardClaims>,
-    MemoryCache<StandardClaims>,
-    Stores,
-    (),
-)> {
+async fn memory() -> Option<Backend<MemoryCache<StandardClaims>, MemoryCache<StandardClaims>>> {
     let cache = MemoryCache::<StandardClaims>::new(1000);
-    Some((cache.clone(), cache, Stores::Claims, ()))
+    Some(Backend::new(cache.clone(), cache, Stores::Claims, ()))
 }
 
 jwt_cache_tests::cache_suite!(memory_cache, memory);

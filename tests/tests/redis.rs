@@ -9,13 +9,15 @@ use fred::interfaces::{ClientLike, KeysInterface, MemoryInterface};
 use jwt_cache::cache::SignedHash;
 use jwt_cache::validator::{TokenMeta, ValidatedToken};
 use jwt_cache::{ClaimsCache, JwtCacheLayer, JwtValidator, RevocationUnavailable, StandardClaims};
-use jwt_cache_redis::{RedisCache, RedisCacheBuilder};
+use jwt_cache_redis::{RedisCache, RedisCacheBuilder, TieredCache};
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer, wait_for_key};
-use jwt_cache_tests::{AUD, CountingValidator, Stores, claims, rs256, rs256_validator};
+use jwt_cache_tests::suite::{Backend, Stores};
+use jwt_cache_tests::{AUD, CountingValidator, claims, rs256, rs256_validator};
 use serde_json::json;
 
 type Cache = RedisCache<StandardClaims>;
+type Tiered = TieredCache<StandardClaims>;
 
 /// The fleet-wide integrity key of these tests.
 const SECRET: [u8; 32] = [3u8; 32];
@@ -69,31 +71,31 @@ fn stack_with(
 // The acceptance suite, one named test per behaviour, on every topology and mode. Reads go
 // through another client: what the suite sees comes from Redis.
 
-type Backend<K> = Option<(K, Cache, Stores, Box<dyn std::any::Any>)>;
+type Made<K> = Option<Backend<K, Cache>>;
 
-async fn redis_signed() -> Backend<Cache> {
+async fn redis_signed() -> Made<Cache> {
     let server = RedisServer::start()?;
     let url = server.url();
-    Some((
+    Some(Backend::new(
         cache(&url).await,
         cache(&url).await,
         Stores::Claims,
-        Box::new(server),
+        server,
     ))
 }
 
-async fn redis_plain() -> Backend<Cache> {
+async fn redis_plain() -> Made<Cache> {
     let server = RedisServer::start()?;
     let url = server.url();
-    Some((
+    Some(Backend::new(
         plain_cache(&url).await,
         plain_cache(&url).await,
         Stores::RevocationsOnly,
-        Box::new(server),
+        server,
     ))
 }
 
-async fn redis_pool() -> Backend<RedisCache<StandardClaims, fred::clients::Pool>> {
+async fn redis_pool() -> Made<RedisCache<StandardClaims, fred::clients::Pool>> {
     let server = RedisServer::start()?;
     let url = server.url();
     let config = fred::types::config::Config::from_url(&url).unwrap();
@@ -106,29 +108,59 @@ async fn redis_pool() -> Backend<RedisCache<StandardClaims, fred::clients::Pool>
         .integrity_key(&SECRET)
         .unwrap()
         .build();
-    Some((pooled, cache(&url).await, Stores::Claims, Box::new(server)))
+    Some(Backend::new(
+        pooled,
+        cache(&url).await,
+        Stores::Claims,
+        server,
+    ))
 }
 
-async fn redis_cluster() -> Backend<Cache> {
+async fn redis_cluster() -> Made<Cache> {
     let cluster = RedisCluster::start(3)?;
     let url = cluster.url();
-    Some((
+    Some(Backend::new(
         cache(&url).await,
         cache(&url).await,
         Stores::Claims,
-        Box::new(cluster),
+        cluster,
     ))
 }
 
-async fn redis_sentinel() -> Backend<Cache> {
+async fn redis_sentinel() -> Made<Cache> {
     let sentinel = RedisSentinel::start()?;
     let url = sentinel.url();
-    Some((
+    Some(Backend::new(
         cache(&url).await,
         cache(&url).await,
         Stores::Claims,
-        Box::new(sentinel),
+        sentinel,
     ))
+}
+
+/// Two instances of a tiered cache on one Redis: writes through one, reads through the other.
+async fn tiered_pair(url: &str) -> (Tiered, Tiered) {
+    let a = TieredCache::builder(cache(url).await)
+        .start()
+        .await
+        .unwrap();
+    let b = TieredCache::builder(cache(url).await)
+        .start()
+        .await
+        .unwrap();
+    (a, b)
+}
+
+async fn tiered() -> Option<Backend<Tiered, Tiered>> {
+    let server = RedisServer::start()?;
+    let (a, b) = tiered_pair(&server.url()).await;
+    Some(Backend::new(a, b, Stores::Claims, server).propagation(Duration::from_millis(500)))
+}
+
+async fn tiered_cluster() -> Option<Backend<Tiered, Tiered>> {
+    let cluster = RedisCluster::start(3)?;
+    let (a, b) = tiered_pair(&cluster.url()).await;
+    Some(Backend::new(a, b, Stores::Claims, cluster).propagation(Duration::from_millis(500)))
 }
 
 jwt_cache_tests::cache_suite!(suite_redis_signed, redis_signed);
@@ -136,6 +168,8 @@ jwt_cache_tests::cache_suite!(suite_redis_revocations_only, redis_plain);
 jwt_cache_tests::cache_suite!(suite_redis_pool, redis_pool);
 jwt_cache_tests::cache_suite!(suite_redis_cluster, redis_cluster);
 jwt_cache_tests::cache_suite!(suite_redis_sentinel, redis_sentinel);
+jwt_cache_tests::cache_suite!(suite_tiered, tiered);
+jwt_cache_tests::cache_suite!(suite_tiered_cluster, tiered_cluster);
 
 #[tokio::test]
 async fn two_instances_share_validations_and_revocations() {

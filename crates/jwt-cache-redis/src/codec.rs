@@ -108,6 +108,16 @@ impl Codec {
         Ok(out)
     }
 
+    /// The `not_after` of a value that [`decode`](Self::decode) accepted.
+    pub(crate) fn not_after(value: &[u8]) -> Option<u64> {
+        let at = match value.first()? {
+            &PLAIN => 1,
+            &SIGNED => 1 + TAG_LEN,
+            _ => return None,
+        };
+        Some(u64::from_be_bytes(value.get(at..at + 8)?.try_into().ok()?))
+    }
+
     /// Decode an untrusted value at `now_ms`: anything that does not decode, lacks the tag we
     /// require, whose tag does not match this key name and expiry, or whose `not_after` has
     /// passed is an error (the caller treats it as a miss).
@@ -213,6 +223,7 @@ mod tests {
         for codec in [Codec::new(None), Codec::new(Some(&[7u8; 32]))] {
             let bytes = codec.encode(&name, LATER, &sample()).unwrap();
             let back: ValidatedToken<StandardClaims> = codec.decode(&name, &bytes, NOW).unwrap();
+            assert_eq!(Codec::not_after(&bytes), Some(LATER));
             assert_eq!(back.meta, sample().meta);
             assert_eq!(*back.claims, *sample().claims);
             assert!(codec.decode::<StandardClaims>(&name, b"", NOW).is_err());

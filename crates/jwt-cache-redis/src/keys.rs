@@ -26,6 +26,10 @@ impl Keys {
         }
     }
 
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// `{prefix}{<sha256 of the token, base64url>}:<validator fingerprint, base64url>`: an
     /// entry covers the token's exact bytes.
     pub(crate) fn entry(&self, key: &CacheKey) -> String {

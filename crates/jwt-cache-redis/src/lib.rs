@@ -68,8 +68,11 @@ mod breaker;
 mod client;
 mod codec;
 mod keys;
+mod log;
 mod markers;
 mod stats;
+mod tiered;
+mod view;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -92,6 +95,8 @@ use self::codec::Codec;
 use self::keys::Keys;
 use self::markers::{SUBJECT_REVOKE_SCRIPT, marker_keys, markers_revoke, px};
 pub use self::stats::RedisStats;
+pub use self::tiered::{TieredCache, TieredCacheBuilder};
+pub use self::view::{RevocationView, ViewStats};
 
 struct Inner<R> {
     client: R,
@@ -313,8 +318,77 @@ where
         self.inner.keys.entry(key)
     }
 
+    /// [`ClaimsCache::get`], and for a hit the entry's `not_after` (ms since the epoch).
+    pub(crate) async fn lookup(
+        &self,
+        key: &CacheKey,
+        token: &str,
+    ) -> Result<(Lookup<C>, Option<u64>), CacheError> {
+        let inner = &self.inner;
+        let signed = SignedHash::of(token);
+        // Which jti/subject markers to fetch: named from the token's own (unverified) claims, so
+        // they travel with the entry. The decision below uses the entry's validated claims and
+        // refuses an entry whose ids differ from the token's.
+        let peek = jwt_cache::cache::unverified_meta(token).unwrap_or_default();
+        let entry_key = inner.codec.as_ref().map(|_| inner.keys.entry(key));
+        let mut keys: Vec<String> = entry_key.iter().cloned().collect();
+        keys.extend(marker_keys(&inner.keys, &signed, &peek));
+        let mut markers = self.get_many(keys, inner.timeout).await?;
+        let raw = match entry_key {
+            Some(_) => markers.remove(0),
+            None => None,
+        };
+        // What the markers say about the token's own ids: the answer to the revocation check
+        // of a miss, so that a miss too costs one round trip.
+        let miss = || {
+            let revoked =
+                inner.local.is_revoked(&signed, &peek, now_ms()) || markers_revoke(&peek, &markers);
+            Lookup::Miss(Some(RevocationCheck {
+                jti: peek.jti.clone(),
+                sub: peek.sub.clone(),
+                iat: peek.iat,
+                revoked,
+            }))
+        };
+        let (Some(codec), Some(entry_key), Some(raw)) = (&inner.codec, &entry_key, raw) else {
+            return Ok((miss(), None));
+        };
+        let v: ValidatedToken<C> = match codec.decode(entry_key, &raw, now_ms()) {
+            Ok(v) => v,
+            Err(why) => {
+                inner.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(key = %entry_key, why, "unusable value in redis: treated as a miss");
+                return Ok((miss(), None));
+            }
+        };
+        if !same(&v.meta.jti, &peek.jti) || !same(&v.meta.sub, &peek.sub) {
+            inner.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(key = %entry_key, "redis entry does not match its token: treated as a miss");
+            return Ok((miss(), None));
+        }
+        if inner.local.is_revoked(&signed, &v.meta, now_ms()) || markers_revoke(&v.meta, &markers) {
+            return Ok((Lookup::Revoked, None));
+        }
+        Ok((Lookup::Hit(Arc::new(v)), Codec::not_after(&raw)))
+    }
+
+    /// The key prefix.
+    pub(crate) fn key_prefix(&self) -> &str {
+        self.inner.keys.prefix()
+    }
+
+    /// The lookup timeout.
+    pub(crate) fn lookup_timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The write timeout.
+    pub(crate) fn write_timeout_value(&self) -> Duration {
+        self.inner.write_timeout
+    }
+
     /// Run one Redis call under the breaker and the timeout.
-    async fn call<T, F>(&self, timeout: Duration, f: F) -> Result<T, CacheError>
+    pub(crate) async fn call<T, F>(&self, timeout: Duration, f: F) -> Result<T, CacheError>
     where
         F: std::future::Future<Output = Result<T, fred::error::Error>>,
     {
@@ -386,52 +460,7 @@ where
     R: KeysInterface + LuaInterface + ClientLike + Clone + Send + Sync + 'static,
 {
     async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError> {
-        let inner = &self.inner;
-        let signed = SignedHash::of(token);
-        // Which jti/subject markers to fetch: named from the token's own (unverified) claims, so
-        // they travel with the entry. The decision below uses the entry's validated claims and
-        // refuses an entry whose ids differ from the token's.
-        let peek = jwt_cache::cache::unverified_meta(token).unwrap_or_default();
-        let entry_key = inner.codec.as_ref().map(|_| inner.keys.entry(key));
-        let mut keys: Vec<String> = entry_key.iter().cloned().collect();
-        keys.extend(marker_keys(&inner.keys, &signed, &peek));
-        let mut markers = self.get_many(keys, inner.timeout).await?;
-        let raw = match entry_key {
-            Some(_) => markers.remove(0),
-            None => None,
-        };
-        // What the markers say about the token's own ids: the answer to the revocation check
-        // of a miss, so that a miss too costs one round trip.
-        let miss = || {
-            let revoked =
-                inner.local.is_revoked(&signed, &peek, now_ms()) || markers_revoke(&peek, &markers);
-            Lookup::Miss(Some(RevocationCheck {
-                jti: peek.jti.clone(),
-                sub: peek.sub.clone(),
-                iat: peek.iat,
-                revoked,
-            }))
-        };
-        let (Some(codec), Some(entry_key), Some(raw)) = (&inner.codec, &entry_key, raw) else {
-            return Ok(miss());
-        };
-        let v: ValidatedToken<C> = match codec.decode(entry_key, &raw, now_ms()) {
-            Ok(v) => v,
-            Err(why) => {
-                inner.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(key = %entry_key, why, "unusable value in redis: treated as a miss");
-                return Ok(miss());
-            }
-        };
-        if !same(&v.meta.jti, &peek.jti) || !same(&v.meta.sub, &peek.sub) {
-            inner.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(key = %entry_key, "redis entry does not match its token: treated as a miss");
-            return Ok(miss());
-        }
-        if inner.local.is_revoked(&signed, &v.meta, now_ms()) || markers_revoke(&v.meta, &markers) {
-            return Ok(Lookup::Revoked);
-        }
-        Ok(Lookup::Hit(Arc::new(v)))
+        Ok(self.lookup(key, token).await?.0)
     }
 
     async fn put(

@@ -62,9 +62,11 @@ return 1
 /// A TTL for Redis `PX`: at least 1 ms, saturating at ten years (Redis refuses an expiry
 /// that overflows its clock; a wrapped conversion would give a marker that lapses at once).
 pub(crate) fn px(ttl: std::time::Duration) -> i64 {
-    const TEN_YEARS_MS: u64 = 10 * 366 * 24 * 3600 * 1000;
-    jwt_cache::cache::saturating_ms(ttl).clamp(1, TEN_YEARS_MS) as i64
+    jwt_cache::cache::saturating_ms(ttl).clamp(1, MAX_TTL_MS) as i64
 }
+
+/// The longest TTL written to Redis: ten years.
+pub(crate) const MAX_TTL_MS: u64 = 10 * 366 * 24 * 3600 * 1000;
 
 #[cfg(test)]
 mod tests {

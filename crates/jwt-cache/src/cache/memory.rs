@@ -31,7 +31,7 @@ pub struct MemoryCache<C> {
 
 struct Inner<C> {
     entries: quick_cache::sync::Cache<CacheKey, Entry<C>>,
-    revocations: RevocationSet,
+    revocations: Arc<RevocationSet>,
 }
 
 struct Entry<C> {
@@ -81,10 +81,19 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
     /// A cache holding at most `capacity` validations and `revocations` revocations (see
     /// [`RevocationSet`] for what happens when that bound is reached).
     pub fn with_revocation_capacity(capacity: usize, revocations: usize) -> Self {
+        Self::with_revocations(
+            capacity,
+            Arc::new(RevocationSet::with_capacity(revocations)),
+        )
+    }
+
+    /// A cache holding at most `capacity` validations whose hits are checked against
+    /// `revocations`, a set it shares (a tiered cache's replicated revocation view).
+    pub fn with_revocations(capacity: usize, revocations: Arc<RevocationSet>) -> Self {
         MemoryCache {
             inner: Arc::new(Inner {
                 entries: quick_cache::sync::Cache::new(capacity.max(1)),
-                revocations: RevocationSet::with_capacity(revocations),
+                revocations,
             }),
         }
     }
@@ -102,6 +111,11 @@ impl<C: Send + Sync + 'static> MemoryCache<C> {
     /// The revocations held.
     pub fn revocations(&self) -> &RevocationSet {
         &self.inner.revocations
+    }
+
+    /// Forget a validation (what [`ClaimsCache::remove`] does).
+    pub fn remove_now(&self, key: &CacheKey) {
+        self.inner.entries.remove(key);
     }
 
     /// Synchronous lookup (what [`ClaimsCache::get`] does).

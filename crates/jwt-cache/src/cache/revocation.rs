@@ -252,23 +252,24 @@ impl RevocationSet {
         Ok(())
     }
 
-    /// Replace the whole content (a replicated view reloading from its source). Nothing is
-    /// refused: the source bounds what it holds; past the capacity the set still takes it all
-    /// rather than forget a revocation.
-    pub fn replace_all(
+    /// Add revocations from a replicated source (a view reloading): nothing is refused, since
+    /// a view must not forget a revocation (past the capacity it still takes them all), and
+    /// nothing held is dropped before it expires.
+    pub fn extend(
         &self,
         revocations: impl IntoIterator<Item = (StoredRevocation, u64)>,
         now_ms: u64,
     ) {
-        let mut fresh = Maps::default();
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        m.purge(now_ms);
         for (r, until) in revocations {
             if until > now_ms {
-                fresh.add(&r, until);
+                m.add(&r, until);
             }
         }
-        let any = fresh.len() > 0;
-        *self.maps.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-        self.any.store(any, Ordering::Release);
+        if m.len() > 0 {
+            self.any.store(true, Ordering::Release);
+        }
     }
 
     /// Whether a live revocation covers a token with these ids.

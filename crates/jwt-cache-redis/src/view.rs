@@ -1,0 +1,330 @@
+//! [`RevocationView`]: every instance's in-process replica of the live revocations, kept
+//! current through Redis pub/sub with sequence numbers, and trusted only while known fresh.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use fred::clients::{Client, SubscriberClient};
+use fred::interfaces::{EventInterface, KeysInterface, LuaInterface, PubsubInterface};
+use fred::types::Value;
+use jwt_cache::cache::{RevocationSet, StoredRevocation, now_ms};
+
+use crate::log::{RevocationLog, SNAPSHOT_SCRIPT};
+
+/// Milliseconds on a monotonic clock (a wall-clock step must not extend a lease). Starts at 1.
+fn mono_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// The replicated revocations of one instance, and how fresh they are known to be.
+///
+/// Loaded from Redis at start-up, then kept current by the announcements each revocation
+/// publishes (one sequence number each). The view is **fresh** for [`freshness`] after the
+/// last probe that found Redis's sequence number equal to the view's; a probe runs every
+/// quarter of that. Any gap (a skipped sequence number, a lagged receiver, a reconnection, a
+/// probe that finds Redis ahead) makes the instance reload the whole log (only live
+/// revocations: small) before it trusts its view again. While the view is not fresh, a
+/// [`TieredCache`](crate::TieredCache) asks Redis on every request instead.
+///
+/// [`freshness`]: crate::TieredCacheBuilder::freshness
+#[derive(Debug)]
+pub struct RevocationView {
+    set: Arc<RevocationSet>,
+    seq: AtomicU64,
+    fresh_until: AtomicU64,
+    freshness_ms: u64,
+    stats: ViewStats,
+}
+
+/// Counters of a [`RevocationView`].
+#[derive(Debug, Default)]
+pub struct ViewStats {
+    /// Announcements applied.
+    pub applied: AtomicU64,
+    /// Full reloads from the log (at start-up and after every gap).
+    pub reloads: AtomicU64,
+    /// Gaps detected (each followed by a reload).
+    pub gaps: AtomicU64,
+    /// Probes of the sequence number that failed or timed out.
+    pub probe_failures: AtomicU64,
+}
+
+impl RevocationView {
+    pub(crate) fn new(set: Arc<RevocationSet>, freshness: Duration) -> Self {
+        RevocationView {
+            set,
+            seq: AtomicU64::new(0),
+            fresh_until: AtomicU64::new(0),
+            freshness_ms: jwt_cache::cache::saturating_ms(freshness).max(1),
+            stats: ViewStats::default(),
+        }
+    }
+
+    /// Whether the view is known fresh now (within the freshness bound of its last
+    /// confirmation).
+    pub fn is_fresh(&self) -> bool {
+        mono_ms() < self.fresh_until.load(Ordering::Acquire)
+    }
+
+    /// The sequence number of the last revocation applied.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// The revocations held (replicated, and this instance's own).
+    pub fn revocations(&self) -> &RevocationSet {
+        &self.set
+    }
+
+    /// Number of revocations held: the gauge of the view's size.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether no revocation is held.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ViewStats {
+        &self.stats
+    }
+
+    fn stale(&self) {
+        self.fresh_until.store(0, Ordering::Release);
+    }
+
+    /// Confirmed current as of `since` (when the confirming read was sent).
+    fn confirm(&self, since: u64) {
+        self.fresh_until
+            .fetch_max(since + self.freshness_ms, Ordering::AcqRel);
+    }
+
+    /// Apply an announcement. `false`: a gap, reload.
+    fn apply(&self, seq: u64, r: &StoredRevocation, until: u64) -> bool {
+        let current = self.seq();
+        if seq <= current {
+            return true; // already seen (our own, or replayed after a reload)
+        }
+        if seq != current + 1 {
+            return false;
+        }
+        // Replicated revocations are never refused (the bound applies to this instance's own):
+        // the view must not forget one.
+        self.set.extend(std::iter::once((*r, until)), now_ms());
+        self.seq.store(seq, Ordering::Release);
+        self.stats.applied.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
+/// Keeps one view current until the handle is dropped.
+pub(crate) struct Replicator {
+    pub(crate) view: Arc<RevocationView>,
+    pub(crate) client: Client,
+    pub(crate) subscriber: SubscriberClient,
+    pub(crate) log: RevocationLog,
+    pub(crate) timeout: Duration,
+}
+
+impl Replicator {
+    /// Read the live log and the sequence number atomically, and replace the view with it.
+    pub(crate) async fn reload(&self) -> Result<(), fred::error::Error> {
+        let since = mono_ms();
+        let now = now_ms();
+        let snapshot: Value = tokio::time::timeout(
+            self.timeout,
+            self.client.eval(
+                SNAPSHOT_SCRIPT,
+                vec![
+                    self.log.seq.clone(),
+                    self.log.log.clone(),
+                    self.log.subjects.clone(),
+                ],
+                vec![now.to_string()],
+            ),
+        )
+        .await
+        .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "reload"))??;
+        let (seq, revocations) = parse_snapshot(snapshot).ok_or_else(|| {
+            fred::error::Error::new(fred::error::ErrorKind::Parse, "revocation log snapshot")
+        })?;
+        // Merged, never replaced: a revocation this instance holds stays until it expires,
+        // even if Redis lost it (a restart without persistence).
+        self.view.set.extend(revocations, now);
+        self.view.seq.store(seq, Ordering::Release);
+        self.view.stats.reloads.fetch_add(1, Ordering::Relaxed);
+        self.view.confirm(since);
+        Ok(())
+    }
+
+    /// Probe the sequence number: `Ok(true)` when the view is current.
+    async fn probe(&self) -> Result<bool, fred::error::Error> {
+        let since = mono_ms();
+        let seq: Option<u64> = tokio::time::timeout(self.timeout, self.client.get(&self.log.seq))
+            .await
+            .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "probe"))??;
+        if seq.unwrap_or(0) == self.view.seq() {
+            self.view.confirm(since);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// The replication loop: subscribe (fred resubscribes after reconnecting), load, then
+    /// apply announcements and probe; reload after any gap.
+    pub(crate) async fn run(self) {
+        let mut messages = self.subscriber.message_rx();
+        let mut reconnects = self.subscriber.reconnect_rx();
+        let _resubscribe = self.subscriber.manage_subscriptions();
+        let mut subscribed = false;
+        let mut needs_reload = true;
+        let period = Duration::from_millis((self.view.freshness_ms / 4).max(5));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if !subscribed {
+                // Subscribe before loading: an announcement made in between is then either in
+                // the snapshot or delivered (and skipped or applied by its sequence number).
+                subscribed = self
+                    .subscriber
+                    .subscribe(self.log.channel.clone())
+                    .await
+                    .is_ok();
+            }
+            if subscribed && needs_reload {
+                match self.reload().await {
+                    Ok(()) => needs_reload = false,
+                    Err(e) => tracing::debug!(error = %e, "revocation view reload failed"),
+                }
+            }
+            tokio::select! {
+                message = messages.recv() => match message {
+                    Ok(m) => {
+                        if !self.apply_message(&m) {
+                            self.gap();
+                            needs_reload = true;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.gap();
+                        needs_reload = true;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                reconnect = reconnects.recv() => {
+                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = reconnect {
+                        return;
+                    }
+                    // Announcements may have been missed while disconnected.
+                    self.view.stale();
+                    subscribed = false;
+                    needs_reload = true;
+                }
+                _ = tick.tick() => {
+                    if needs_reload {
+                        continue;
+                    }
+                    match self.probe().await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // Redis is ahead: give an announcement in flight a moment, then
+                            // reload if it did not arrive.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            while let Ok(m) = messages.try_recv() {
+                                if !self.apply_message(&m) {
+                                    break;
+                                }
+                            }
+                            if !matches!(self.probe().await, Ok(true)) {
+                                self.gap();
+                                needs_reload = true;
+                            }
+                        }
+                        Err(e) => {
+                            self.view.stats.probe_failures.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(error = %e, "revocation view probe failed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Apply one announcement; `false` when it does not parse or leaves a gap.
+    fn apply_message(&self, m: &fred::types::Message) -> bool {
+        value_str(&m.value)
+            .as_deref()
+            .and_then(RevocationLog::parse_event)
+            .is_some_and(|(seq, r, until)| self.view.apply(seq, &r, until))
+    }
+
+    fn gap(&self) {
+        self.view.stale();
+        self.view.stats.gaps.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `{seq, {member, score, …}, {subject, before, …}}` → `(seq, revocations)`. Entries that do
+/// not parse are skipped, except that an unreadable subject time revokes the whole subject.
+fn parse_snapshot(v: Value) -> Option<(u64, Vec<(StoredRevocation, u64)>)> {
+    let Value::Array(mut parts) = v else {
+        return None;
+    };
+    if parts.len() != 3 {
+        return None;
+    }
+    let subjects = parts.pop()?;
+    let live = parts.pop()?;
+    let seq = value_u64(&parts.pop()?)?;
+    let mut before = std::collections::HashMap::new();
+    if let Value::Array(kv) = subjects {
+        for pair in kv.chunks(2) {
+            if let [k, v] = pair
+                && let Some(k) = value_str(k)
+            {
+                before.insert(k, value_u64(v));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Value::Array(ms) = live {
+        for pair in ms.chunks(2) {
+            if let [m, score] = pair
+                && let (Some(m), Some(until)) = (value_str(m), value_u64(score))
+                && let Some(r) = RevocationLog::parse(&m, before.get(&m).copied().flatten())
+            {
+                out.push((r, until));
+            }
+        }
+    }
+    Some((seq, out))
+}
+
+fn value_str(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string()),
+        Value::Bytes(b) => std::str::from_utf8(b).ok().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn value_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Integer(i) => u64::try_from(*i).ok(),
+        Value::Double(d) if d.is_finite() && *d >= 0.0 => Some(*d as u64),
+        other => {
+            let s = value_str(other)?;
+            s.parse::<u64>().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                    .map(|d| d as u64)
+            })
+        }
+    }
+}
