@@ -110,9 +110,9 @@ impl Codec {
 
     /// The `not_after` of a value that [`decode`](Self::decode) accepted.
     pub(crate) fn not_after(value: &[u8]) -> Option<u64> {
-        let at = match value.first()? {
-            &PLAIN => 1,
-            &SIGNED => 1 + TAG_LEN,
+        let at = match *value.first()? {
+            PLAIN => 1,
+            SIGNED => 1 + TAG_LEN,
             _ => return None,
         };
         Some(u64::from_be_bytes(value.get(at..at + 8)?.try_into().ok()?))
