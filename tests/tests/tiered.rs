@@ -1,0 +1,302 @@
+//! TieredCache against real redis-server processes on loopback: revocations reach every
+//! instance in milliseconds, a late instance starts with them, a cut channel or a restarted
+//! Redis never lets a revoked token through past the freshness bound, and the hot path of a
+//! local validator sends nothing to Redis.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jwt_cache::{Authenticator, JwtCacheBuilder, RevocationUnavailable, StandardClaims};
+use jwt_cache_redis::{RedisCache, TieredCache};
+use jwt_cache_tests::redis::RedisServer;
+use jwt_cache_tests::{AUD, claims, rs256, rs256_validator};
+
+type Tiered = TieredCache<StandardClaims>;
+
+async fn tiered(url: &str, freshness: Duration) -> Tiered {
+    let l2 = RedisCache::<StandardClaims>::connect(url)
+        .await
+        .unwrap()
+        .timeout(Duration::from_millis(500))
+        .integrity_key(&[4u8; 32])
+        .unwrap()
+        .build();
+    TieredCache::builder(l2)
+        .freshness(freshness)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// An authenticator with the (local) RS256 test validator over `cache`.
+fn auth(cache: Tiered) -> Authenticator<StandardClaims> {
+    JwtCacheBuilder::new(rs256_validator(AUD))
+        .cache(cache)
+        .build_authenticator()
+}
+
+async fn accepted(a: &Authenticator<StandardClaims>, token: &str) -> bool {
+    a.authenticate(token).await.is_ok()
+}
+
+/// Wait until `a` refuses `token`, polling every 0.2 ms; the time it took, or `None` past
+/// `limit`.
+async fn until_refused(
+    a: &Authenticator<StandardClaims>,
+    token: &str,
+    since: Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    loop {
+        if !accepted(a, token).await {
+            return Some(since.elapsed());
+        }
+        if since.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_is_refused_on_another_within_milliseconds() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let (ca, cb) = (
+        tiered(&url, Duration::from_secs(1)).await,
+        tiered(&url, Duration::from_secs(1)).await,
+    );
+    let (a, b) = (auth(ca), auth(cb.clone()));
+    let mut delays = Vec::new();
+    for i in 0..100 {
+        let token = rs256(&claims(&format!("user{i}")));
+        assert!(accepted(&b, &token).await, "token {i} accepted first");
+        assert!(cb.view().is_fresh());
+        let t0 = Instant::now();
+        a.revoke_token(&token).await.unwrap();
+        let d = until_refused(&b, &token, t0, Duration::from_secs(2))
+            .await
+            .unwrap_or_else(|| panic!("revocation {i} never reached the other instance"));
+        delays.push(d);
+    }
+    delays.sort();
+    let (p50, p99, max) = (
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays[delays.len() - 1],
+    );
+    eprintln!(
+        "PROPAGATION over {} revocations (revoke call to refusal on the other instance): p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        delays.len()
+    );
+    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+    assert_eq!(
+        cb.view()
+            .stats()
+            .gaps
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    eprintln!(
+        "VIEW: {} revocations held (each revoke_token holds the token and its jti)",
+        cb.view().len()
+    );
+}
+
+#[tokio::test]
+async fn an_instance_started_after_a_revocation_refuses_the_token_from_its_first_request() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let a = auth(tiered(&url, Duration::from_secs(1)).await);
+    let token = rs256(&claims("alice"));
+    let other = rs256(&claims("bob"));
+    a.revoke_token(&token).await.unwrap();
+    a.revoke_subject(
+        "carol",
+        std::time::SystemTime::now() + Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let late = tiered(&url, Duration::from_secs(1)).await;
+    assert!(late.view().is_fresh(), "loaded before the first request");
+    let c = auth(late);
+    assert!(!accepted(&c, &token).await);
+    assert!(!accepted(&c, &rs256(&claims("carol"))).await);
+    assert!(accepted(&c, &other).await);
+}
+
+/// Whether `a` refuses `token` at every poll from `from` until `until`, and refuses it by
+/// then.
+async fn refused_by(a: &Authenticator<StandardClaims>, token: &str, deadline: Instant) -> bool {
+    loop {
+        if !accepted(a, token).await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_channel_or_a_restarted_redis_never_outlasts_the_freshness_bound() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let bound = Duration::from_millis(600);
+    let (ca, cb) = (tiered(&url, bound).await, tiered(&url, bound).await);
+    let (a, b) = (auth(ca), auth(cb.clone()));
+    let reloads = |c: &Tiered| {
+        c.view()
+            .stats()
+            .reloads
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+
+    // The subscriber connections cut: a revocation made meanwhile is announced to nobody.
+    let x = rs256(&claims("x"));
+    assert!(accepted(&b, &x).await);
+    let before = reloads(&cb);
+    let killed = server.command("CLIENT KILL TYPE pubsub");
+    assert!(!killed.starts_with("-"), "{killed}");
+    let t0 = Instant::now();
+    a.revoke_token(&x).await.unwrap();
+    assert!(
+        refused_by(&b, &x, t0 + bound + Duration::from_millis(400)).await,
+        "refused within the bound"
+    );
+    // The view reloaded, and announcements flow again.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while reloads(&cb) == before || !cb.view().is_fresh() {
+        assert!(Instant::now() < deadline, "the view never reloaded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let y = rs256(&claims("y"));
+    assert!(accepted(&b, &y).await);
+    let t0 = Instant::now();
+    a.revoke_token(&y).await.unwrap();
+    let d = until_refused(&b, &y, t0, Duration::from_secs(1)).await;
+    assert!(
+        d.is_some_and(|d| d < Duration::from_millis(200)),
+        "propagation resumed: {d:?}"
+    );
+
+    // Redis restarted (empty: no persistence here): the sequence numbers start again; a
+    // revocation made after the restart reaches B within the bound, and what B held stays.
+    let z = rs256(&claims("z"));
+    assert!(accepted(&b, &z).await);
+    server.restart();
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(5);
+    loop {
+        if a.revoke_token(&z).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "revocations never worked again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t1 = Instant::now();
+    assert!(
+        refused_by(&b, &z, t1 + bound + Duration::from_millis(600)).await,
+        "a revocation made after a restart is enforced"
+    );
+    assert!(
+        !accepted(&b, &x).await,
+        "what B held before the restart stays"
+    );
+}
+
+/// `INFO commandstats` as command → calls.
+fn commandstats(server: &RedisServer) -> HashMap<String, u64> {
+    server
+        .command("INFO commandstats")
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("cmdstat_")?;
+            let (name, stats) = rest.split_once(':')?;
+            let calls = stats.split(',').next()?.strip_prefix("calls=")?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn with_a_local_validator_hits_and_misses_send_nothing_to_redis() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let freshness = Duration::from_secs(1);
+    let cache = tiered(&server.url(), freshness).await;
+    let b = auth(cache.clone());
+    let warm = rs256(&claims("warm"));
+    assert!(accepted(&b, &warm).await);
+    let fresh_tokens: Vec<String> = (0..20)
+        .map(|i| rs256(&claims(&format!("new{i}"))))
+        .collect();
+    let before = commandstats(&server);
+    let t0 = Instant::now();
+    for _ in 0..200 {
+        assert!(accepted(&b, &warm).await); // L1 hits
+    }
+    for t in &fresh_tokens {
+        assert!(accepted(&b, t).await); // L1 misses: validated locally
+    }
+    let elapsed = t0.elapsed();
+    let after = commandstats(&server);
+    let delta =
+        |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+    // The only commands meanwhile: the view's probes of the sequence number (GET, every
+    // quarter of the freshness bound) and our own INFO.
+    let probes = elapsed.as_millis() as u64 / (freshness.as_millis() as u64 / 4) + 2;
+    for (name, _) in after.iter() {
+        match name.as_str() {
+            "get" => assert!(
+                delta("get") <= probes,
+                "{} GETs for {probes} probes",
+                delta("get")
+            ),
+            "info" => {}
+            other => assert_eq!(delta(other), 0, "{other} sent on the hot path"),
+        }
+    }
+    assert_eq!(cache.l2().stats().calls(), 0, "no cache call went to redis");
+}
+
+#[tokio::test]
+async fn while_redis_is_down_past_the_bound_the_revocation_choice_applies() {
+    for (mode, expected) in [
+        (RevocationUnavailable::FailClosed, false),
+        (RevocationUnavailable::FailOpen, true),
+    ] {
+        let Some(mut server) = RedisServer::start() else {
+            return;
+        };
+        let bound = Duration::from_millis(300);
+        let cache = tiered(&server.url(), bound).await;
+        let a = JwtCacheBuilder::new(rs256_validator(AUD))
+            .cache(cache.clone())
+            .on_revocation_unavailable(mode)
+            .build_authenticator();
+        let revoked = rs256(&claims("revoked-here"));
+        let cached = rs256(&claims("cached"));
+        assert!(accepted(&a, &cached).await);
+        a.revoke_token(&revoked).await.unwrap();
+        server.kill();
+        tokio::time::sleep(bound * 2).await;
+        assert!(!cache.view().is_fresh(), "{mode:?}: the view went stale");
+        let new = rs256(&claims("new"));
+        assert_eq!(accepted(&a, &new).await, expected, "{mode:?}: a new token");
+        // Revocations this instance made stay enforced from memory either way.
+        assert!(!accepted(&a, &revoked).await, "{mode:?}");
+    }
+}
