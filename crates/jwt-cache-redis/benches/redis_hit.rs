@@ -1,6 +1,9 @@
-//! A Redis hit against direct validation and an in-process hit, in one run: the whole tower
-//! stack (layer + trivial inner service, `oneshot`), with a redis-server this bench starts on
-//! loopback (Debian package `redis-server` required).
+//! The tiers side by side, in one run: the whole tower stack (layer + trivial inner service,
+//! `oneshot`), with a redis-server this bench starts on loopback (Debian package
+//! `redis-server` required). For a local validator (RS256/ES256): direct validation, an
+//! in-process hit, a tiered L1 hit, and RedisCache alone (verify + one round trip for the
+//! revocation markers). For a simulated remote validator of 5 ms: validating every request,
+//! an L2 hit (one round trip) and a tiered L1 hit.
 //!
 //! `cargo bench -p jwt-cache-redis --bench redis_hit`
 
@@ -11,8 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use jwt_cache::{ClaimsCache, JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims};
-use jwt_cache_redis::RedisCache;
+use jwt_cache::validator::{Fingerprint, ValidatedToken};
+use jwt_cache::{
+    ClaimsCache, JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims, TokenValidator,
+    ValidationError,
+};
+use jwt_cache_redis::{RedisCache, TieredCache};
 use tower::{ServiceBuilder, ServiceExt};
 
 const RSA_PRIVATE: &[u8] = include_bytes!("../../../tests/data/rsa_private.pem");
@@ -35,7 +42,29 @@ fn token(alg: Algorithm, key: &EncodingKey) -> String {
     jsonwebtoken::encode(&Header::new(alg), &claims, key).unwrap()
 }
 
-fn stack(v: JwtValidator, cache: impl ClaimsCache<StandardClaims>, ttl: Duration) -> Svc {
+/// A remote validator (an auth service): answers after 5 ms.
+#[derive(Clone)]
+struct Remote(JwtValidator);
+
+#[async_trait::async_trait]
+impl TokenValidator<StandardClaims> for Remote {
+    async fn validate(&self, token: &str) -> Result<ValidatedToken<StandardClaims>, ValidationError> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.0.validate(token).await
+    }
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&[b"remote", &TokenValidator::<StandardClaims>::fingerprint(&self.0).0])
+    }
+    fn key_is_current(&self, key: Option<&str>) -> bool {
+        TokenValidator::<StandardClaims>::key_is_current(&self.0, key)
+    }
+}
+
+fn stack(
+    v: impl TokenValidator<StandardClaims>,
+    cache: impl ClaimsCache<StandardClaims>,
+    ttl: Duration,
+) -> Svc {
     Svc::new(
         ServiceBuilder::new()
             .layer(JwtCacheLayer::builder(v).cache(cache).ttl(ttl).build())
@@ -105,6 +134,17 @@ fn bench(c: &mut Criterion) {
         &EncodingKey::from_ec_pem(EC_PRIVATE).unwrap(),
     );
     let hour = Duration::from_secs(3600);
+    let tiered = rt.block_on(async {
+        let l2 = RedisCache::connect(&url)
+            .await
+            .unwrap()
+            .timeout(Duration::from_millis(100))
+            .integrity_key(&[9u8; 32])
+            .unwrap()
+            .build();
+        TieredCache::builder(l2).start().await.unwrap()
+    });
+    let remote = Remote(rs.clone());
     let cases: Vec<(&str, Svc, &str)> = vec![
         (
             "direct_RS256",
@@ -132,6 +172,26 @@ fn bench(c: &mut Criterion) {
             "redis_local_ES256",
             stack(es.clone(), redis.clone(), hour),
             &es_token,
+        ),
+        (
+            "tiered_l1_hit_RS256",
+            stack(rs.clone(), tiered.clone(), hour),
+            &rs_token,
+        ),
+        (
+            "remote5ms_direct",
+            stack(remote.clone(), MemoryCache::new(10), Duration::ZERO),
+            &rs_token,
+        ),
+        (
+            "remote5ms_redis_l2_hit",
+            stack(remote.clone(), redis.clone(), hour),
+            &rs_token,
+        ),
+        (
+            "remote5ms_tiered_l1_hit",
+            stack(remote.clone(), tiered.clone(), hour),
+            &rs_token,
         ),
     ];
     let mut g = c.benchmark_group("redis");

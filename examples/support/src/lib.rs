@@ -5,7 +5,8 @@
 //! - `JWT_PUBLIC_KEY_FILE` (PEM), `JWT_ALG` (default RS256), `JWT_ISSUER`, `JWT_AUDIENCE`:
 //!   validate tokens from a real issuer; without `JWT_PUBLIC_KEY_FILE`, dev mode: an Ed25519
 //!   key generated at start-up and a printed token;
-//! - `REDIS_URL`: share revocations through Redis (in-process cache otherwise);
+//! - `REDIS_URL`: a tiered cache (in-process L1, Redis L2, revocations replicated into every
+//!   instance's memory through pub/sub); in-process cache otherwise;
 //! - `JWT_CACHE_INTEGRITY_KEY` (at least 32 bytes) or `JWT_CACHE_INTEGRITY_KEY_FILE`: the
 //!   fleet-wide secret that authenticates claims stored in Redis; with it, validations are
 //!   shared too (without it, Redis carries revocations only).
@@ -18,7 +19,7 @@ use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
 use jwt_cache::{
     Authenticator, JwtCacheBuilder, JwtValidator, MemoryCache, StandardClaims, VerificationKey,
 };
-use jwt_cache_redis::RedisCache;
+use jwt_cache_redis::{RedisCache, TieredCache};
 
 /// The dev-mode token issuer: the private half of the generated key.
 #[derive(Clone)]
@@ -115,7 +116,9 @@ fn addr(program: &str) -> Result<SocketAddr, String> {
     SocketAddr::from_str(&addr).map_err(|e| format!("bad address {addr:?}: {e}"))
 }
 
-fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
+/// The validator from `JWT_PUBLIC_KEY_FILE` / `JWT_ALG` / `JWT_ISSUER` / `JWT_AUDIENCE`, or in
+/// dev mode one for a key generated now, with its issuer.
+pub fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
     if let Some(path) = env("JWT_PUBLIC_KEY_FILE") {
         let pem = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
         let alg_name = env("JWT_ALG").unwrap_or_else(|| "RS256".into());
@@ -170,21 +173,28 @@ pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
     let (auth, cache_name) = match env("REDIS_URL") {
         Some(url) => {
             let shown = jwt_cache_redis::redacted_url(&url);
-            let mut cache = RedisCache::<StandardClaims>::connect(&url)
+            let mut l2 = RedisCache::<StandardClaims>::connect(&url)
                 .await
                 .map_err(|e| format!("REDIS_URL {shown}: {e}"))?;
             let what = match integrity_key()? {
                 Some(secret) => {
-                    cache = cache
+                    l2 = l2
                         .integrity_key(&secret)
                         .map_err(|e| format!("JWT_CACHE_INTEGRITY_KEY: {e}"))?;
-                    "revocations; validations of remote validators too (HMAC)"
+                    "revocations replicated in memory; validations of remote validators shared (HMAC)"
                 }
-                None => "revocations only; set JWT_CACHE_INTEGRITY_KEY to share validations",
+                None => {
+                    "revocations replicated in memory; set JWT_CACHE_INTEGRITY_KEY to share validations"
+                }
             };
+            let tiered = TieredCache::builder(l2.build())
+                .l1_capacity(100_000)
+                .start()
+                .await
+                .map_err(|e| format!("REDIS_URL {shown}: {e}"))?;
             (
-                builder.cache(cache.build()).build_authenticator(),
-                format!("redis at {shown}: {what}"),
+                builder.cache(tiered).build_authenticator(),
+                format!("tiered: in-process L1 + redis at {shown}; {what}"),
             )
         }
         None => (
