@@ -48,12 +48,18 @@ struct Remote(JwtValidator);
 
 #[async_trait::async_trait]
 impl TokenValidator<StandardClaims> for Remote {
-    async fn validate(&self, token: &str) -> Result<ValidatedToken<StandardClaims>, ValidationError> {
+    async fn validate(
+        &self,
+        token: &str,
+    ) -> Result<ValidatedToken<StandardClaims>, ValidationError> {
         tokio::time::sleep(Duration::from_millis(5)).await;
         self.0.validate(token).await
     }
     fn fingerprint(&self) -> Fingerprint {
-        Fingerprint::of(&[b"remote", &TokenValidator::<StandardClaims>::fingerprint(&self.0).0])
+        Fingerprint::of(&[
+            b"remote",
+            &TokenValidator::<StandardClaims>::fingerprint(&self.0).0,
+        ])
     }
     fn key_is_current(&self, key: Option<&str>) -> bool {
         TokenValidator::<StandardClaims>::key_is_current(&self.0, key)

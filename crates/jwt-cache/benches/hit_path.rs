@@ -56,15 +56,17 @@ fn inner() -> impl tower::Service<
     })
 }
 
-fn stack(validator: Option<(JwtValidator, Duration)>) -> Svc {
+/// The stack: no layer, or the layer with this validator, ttl and hash memo size.
+fn stack(validator: Option<(JwtValidator, Duration, usize)>) -> Svc {
     match validator {
         None => Svc::new(ServiceBuilder::new().service(inner())),
-        Some((v, ttl)) => Svc::new(
+        Some((v, ttl, memo)) => Svc::new(
             ServiceBuilder::new()
                 .layer(
                     JwtCacheLayer::builder(v)
                         .cache(MemoryCache::new(100_000))
                         .ttl(ttl)
+                        .hash_memo(memo)
                         .build(),
                 )
                 .service(inner()),
@@ -110,9 +112,17 @@ fn bench_stack(c: &mut Criterion) {
             ("no_auth", stack(None)),
             (
                 "memory_hit",
-                stack(Some((validator.clone(), Duration::from_secs(600)))),
+                stack(Some((validator.clone(), Duration::from_secs(600), 10_000))),
             ),
-            ("direct", stack(Some((validator.clone(), Duration::ZERO)))),
+            // The same without the hash memo: a SHA-256 of the token on every hit.
+            (
+                "memory_hit_sha256",
+                stack(Some((validator.clone(), Duration::from_secs(600), 0))),
+            ),
+            (
+                "direct",
+                stack(Some((validator.clone(), Duration::ZERO, 0))),
+            ),
         ];
         for (name, svc) in variants {
             // Warm the cache (and check the token is accepted).

@@ -44,12 +44,7 @@ async fn main() {
         .route("/auth", get(ok).layer(layer(MemoryCache::new(100_000))))
         .route("/plain", get(ok));
     if let Ok(url) = std::env::var("REDIS_URL") {
-        let l2 = || async {
-            RedisCache::connect(&url)
-                .await
-                .expect("REDIS_URL")
-                .build()
-        };
+        let l2 = || async { RedisCache::connect(&url).await.expect("REDIS_URL").build() };
         let redis = JwtCacheLayer::builder(validator.clone())
             .cache(l2().await)
             .build();

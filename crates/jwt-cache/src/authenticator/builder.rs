@@ -22,6 +22,7 @@ pub(crate) struct Settings {
     pub(crate) validation_timeout: Duration,
     pub(crate) max_token_lifetime: Duration,
     pub(crate) revocation_unavailable: RevocationUnavailable,
+    pub(crate) hash_memo: usize,
 }
 
 impl Default for Settings {
@@ -36,6 +37,7 @@ impl Default for Settings {
             validation_timeout: Duration::from_secs(5),
             max_token_lifetime: Duration::from_secs(24 * 3600),
             revocation_unavailable: RevocationUnavailable::FailOpen,
+            hash_memo: 10_000,
         }
     }
 }
@@ -156,6 +158,15 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     /// [`RevocationUnavailable::FailOpen`]).
     pub fn on_revocation_unavailable(mut self, mode: RevocationUnavailable) -> Self {
         self.settings.revocation_unavailable = mode;
+        self
+    }
+
+    /// How many tokens' SHA-256 to remember (default 10 000; 0: none). A hit then costs a
+    /// fast keyed hash and a comparison of the exact bytes instead of a SHA-256 of the token
+    /// (~0.5 µs for an 848-byte token). Only tokens that validated and were cached get in;
+    /// each costs its length plus ~60 bytes.
+    pub fn hash_memo(mut self, tokens: usize) -> Self {
+        self.settings.hash_memo = tokens;
         self
     }
 

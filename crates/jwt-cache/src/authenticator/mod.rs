@@ -89,9 +89,16 @@ enum Decision<C> {
     Validate(Option<RevocationCheck>),
 }
 
+/// SHA-256 once per token, not once per request: the exact bytes of tokens that validated
+/// and were cached, mapped to their hash. Found with a fast keyed hash (foldhash, through
+/// quick_cache) and confirmed on the exact bytes; garbage never gets in (filled on a
+/// successful, cached validation only).
+type HashMemo = quick_cache::sync::Cache<Box<[u8]>, TokenHash>;
+
 struct Inner<C> {
     validator: Arc<dyn TokenValidator<C>>,
     cache: Arc<dyn ClaimsCache<C>>,
+    memo: Option<HashMemo>,
     fingerprint: Fingerprint,
     local: bool,
     settings: Settings,
@@ -150,10 +157,12 @@ impl<C: JwtClaims> Authenticator<C> {
             .unwrap_or_else(|| std::any::type_name::<C>().to_owned());
         let fingerprint = Fingerprint::of(&[&validator.fingerprint().0, claims_id.as_bytes()]);
         let local = validator.is_local();
+        let memo = (settings.hash_memo > 0).then(|| HashMemo::new(settings.hash_memo));
         Authenticator {
             inner: Arc::new(Inner {
                 validator,
                 cache,
+                memo,
                 fingerprint,
                 local,
                 settings,
@@ -236,7 +245,18 @@ impl<C: JwtClaims> Authenticator<C> {
 
     /// `token` passed the compact-form check.
     fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
-        let key = self.cache_key(token);
+        let key = match self
+            .inner
+            .memo
+            .as_ref()
+            .and_then(|m| m.get(token.as_bytes()))
+        {
+            Some(hash) => CacheKey {
+                fingerprint: self.inner.fingerprint,
+                token: hash,
+            },
+            None => self.cache_key(token),
+        };
         let inner = &self.inner;
         let next = match inner.cache.get_now(&key) {
             // An in-process cache answers here, and a hit needs no allocation at all.
@@ -450,7 +470,7 @@ impl<C: JwtClaims> Inner<C> {
                 return Ok(validated);
             }
         }
-        self.store(key, signed, validated.clone());
+        self.store(key, signed, validated.clone(), &token);
         Ok(validated)
     }
 
@@ -531,10 +551,13 @@ impl<C: JwtClaims> Inner<C> {
     }
 
     /// Write a validation to the cache without delaying the response.
-    fn store(&self, key: CacheKey, signed: SignedHash, v: Arc<ValidatedToken<C>>) {
+    fn store(&self, key: CacheKey, signed: SignedHash, v: Arc<ValidatedToken<C>>, token: &str) {
         let Some(ttl) = self.ttl_for(&v.meta) else {
             return;
         };
+        if let Some(memo) = &self.memo {
+            memo.insert(Box::from(token.as_bytes()), key.token);
+        }
         // A local validation is kept in process only: reading it back from a shared store
         // would cost more than verifying again.
         let fill = if self.local {
