@@ -62,6 +62,11 @@ impl<K, R> Backend<K, R> {
         }
     }
 
+    /// `(cache, reader, stores, propagation)`.
+    pub fn parts(&self) -> (&K, &R, Stores, Duration) {
+        (&self.cache, &self.reader, self.stores, self.propagation)
+    }
+
     /// Revocations reach the reader within `bound`.
     pub fn propagation(mut self, bound: Duration) -> Self {
         self.propagation = bound;
@@ -223,8 +228,7 @@ pub async fn empty_is_a_miss(
     b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
-    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
-    let _ = (cache, reader, stores, wait);
+    let (_, reader, _, _) = b.parts();
     let (k, _, t, _) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
     assert!(is_miss(&reader.get(&k, &t).await.unwrap()));
 }
@@ -234,8 +238,7 @@ pub async fn put_then_get_serves_the_validation(
     b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
-    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
-    let _ = (cache, reader, stores, wait);
+    let (cache, reader, stores, _) = b.parts();
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
     cache
         .put(&k, &s, e.clone(), TTL, Fill::Shared)
@@ -257,8 +260,7 @@ pub async fn other_namespaces_and_other_bytes_miss(
     b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
-    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
-    let _ = (cache, reader, stores, wait);
+    let (cache, reader, stores, _) = b.parts();
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
     cache.put(&k, &s, e, TTL, Fill::Shared).await.unwrap();
     assert!(stored(stores, &reader.get(&k, &t).await.unwrap()));
@@ -279,8 +281,7 @@ pub async fn remove_forgets(
     b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
-    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
-    let _ = (cache, reader, stores, wait);
+    let (cache, reader, stores, _) = b.parts();
     let (k, s, t, e) = case(tag, "a", "alice", Some(now() - 10), Some("jti-a"));
     cache.put(&k, &s, e, TTL, Fill::Shared).await.unwrap();
     assert!(stored(stores, &cache.get(&k, &t).await.unwrap()));
@@ -296,8 +297,7 @@ pub async fn token_revocation_covers_every_encoding_of_the_signed_part(
     b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
-    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
-    let _ = (cache, reader, stores, wait);
+    let (cache, reader, stores, wait) = b.parts();
     let (k, s, t, e) = case(tag, "b", "bob", Some(now() - 10), Some("jti-b"));
     let twin = fake_token(
         &format!("{tag}-b"),
@@ -355,8 +355,7 @@ pub async fn jti_revocation_covers_exactly_that_jti(
     b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
-    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
-    let _ = (cache, reader, stores, wait);
+    let (cache, reader, stores, wait) = b.parts();
     let jti_c = format!("{tag}-jti-c");
     let (kc, sc, tc, ec) = case(tag, "c", "carol", Some(now() - 10), Some(&jti_c));
     let (kd, sd, td, ed) = case(tag, "d", "carol", Some(now() - 10), Some("other"));
@@ -386,8 +385,7 @@ pub async fn subject_revocation_covers_tokens_issued_before(
     b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
-    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
-    let _ = (cache, reader, stores, wait);
+    let (cache, reader, stores, wait) = b.parts();
     let now = now();
     let sub = format!("{tag}-dave");
     let (ke, se, te, ee) = case(tag, "e", &sub, Some(now - 100), None);
@@ -438,8 +436,7 @@ pub async fn entries_and_revocations_expire(
     b: Backend<impl ClaimsCache<StandardClaims>, impl ClaimsCache<StandardClaims>>,
     tag: &str,
 ) {
-    let (cache, reader, stores, wait) = (&b.cache, &b.reader, b.stores, b.propagation);
-    let _ = (cache, reader, stores, wait);
+    let (cache, reader, stores, wait) = b.parts();
     let short = Duration::from_millis(1100);
     let (ki, si, ti, ei) = case(
         tag,

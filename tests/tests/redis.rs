@@ -73,15 +73,19 @@ fn stack_with(
 
 type Made<K> = Option<Backend<K, Cache>>;
 
+/// Two signed caches on the Redis at `url`, kept alive by `guard`.
+async fn signed_pair(url: &str, guard: impl std::any::Any) -> Made<Cache> {
+    Some(Backend::new(
+        cache(url).await,
+        cache(url).await,
+        Stores::Claims,
+        guard,
+    ))
+}
+
 async fn redis_signed() -> Made<Cache> {
     let server = RedisServer::start()?;
-    let url = server.url();
-    Some(Backend::new(
-        cache(&url).await,
-        cache(&url).await,
-        Stores::Claims,
-        server,
-    ))
+    signed_pair(&server.url(), server).await
 }
 
 async fn redis_plain() -> Made<Cache> {
@@ -118,24 +122,12 @@ async fn redis_pool() -> Made<RedisCache<StandardClaims, fred::clients::Pool>> {
 
 async fn redis_cluster() -> Made<Cache> {
     let cluster = RedisCluster::start(3)?;
-    let url = cluster.url();
-    Some(Backend::new(
-        cache(&url).await,
-        cache(&url).await,
-        Stores::Claims,
-        cluster,
-    ))
+    signed_pair(&cluster.url(), cluster).await
 }
 
 async fn redis_sentinel() -> Made<Cache> {
     let sentinel = RedisSentinel::start()?;
-    let url = sentinel.url();
-    Some(Backend::new(
-        cache(&url).await,
-        cache(&url).await,
-        Stores::Claims,
-        sentinel,
-    ))
+    signed_pair(&sentinel.url(), sentinel).await
 }
 
 /// Two instances of a tiered cache on one Redis: writes through one, reads through the other.

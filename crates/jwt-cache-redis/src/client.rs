@@ -15,19 +15,27 @@ pub fn client_from_url(url: &str) -> Result<Client, fred::error::Error> {
 }
 
 /// [`client_from_url`] for a fred `Config` you built yourself.
-pub fn client_from_config(mut config: Config) -> Result<Client, fred::error::Error> {
+pub fn client_from_config(config: Config) -> Result<Client, fred::error::Error> {
+    let client = cache_builder(config).build()?;
+    // The connection task runs on its own; dropping its handle detaches it.
+    drop(client.connect());
+    Ok(client)
+}
+
+/// A fred builder configured the way a cache wants its clients (regular and subscriber):
+/// reconnect forever, every 100 ms, also when the first connection fails; one attempt per
+/// command; 1 s to connect.
+pub(crate) fn cache_builder(mut config: Config) -> Builder {
     config.fail_fast = false;
-    let client = Builder::from_config(config)
+    let mut builder = Builder::from_config(config);
+    builder
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(1);
             c.internal_command_timeout = Duration::from_secs(1);
             c.max_command_attempts = 1;
         })
-        .set_policy(ReconnectPolicy::new_constant(0, 100))
-        .build()?;
-    // The connection task runs on its own; dropping its handle detaches it.
-    drop(client.connect());
-    Ok(client)
+        .set_policy(ReconnectPolicy::new_constant(0, 100));
+    builder
 }
 
 /// A Redis URL with its credentials removed: scheme, hosts and ports only, for logs and

@@ -7,8 +7,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fred::clients::{Client, Pipeline};
 use fred::interfaces::{ClientLike, HashesInterface, LuaInterface, SortedSetsInterface};
-use fred::types::Builder;
-use fred::types::config::ReconnectPolicy;
 use jwt_cache::cache::{
     CacheKey, Fill, IdHash, Lookup, Revocation, RevocationCheck, RevocationSet, SignedHash,
     StoredRevocation, deadline_ms, now_ms,
@@ -210,15 +208,7 @@ impl<C: JwtClaims> TieredCacheBuilder<C> {
         let view = Arc::new(RevocationView::new(set.clone(), self.freshness));
         let l1 = MemoryCache::with_revocations(self.l1_capacity, set);
         let log = RevocationLog::new(self.l2.key_prefix());
-        let mut config = self.l2.client().client_config();
-        config.fail_fast = false;
-        let subscriber = Builder::from_config(config)
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(1);
-                c.internal_command_timeout = Duration::from_secs(1);
-                c.max_command_attempts = 1;
-            })
-            .set_policy(ReconnectPolicy::new_constant(0, 100))
+        let subscriber = crate::client::cache_builder(self.l2.client().client_config())
             .build_subscriber_client()?;
         drop(subscriber.connect());
         let replicator = Replicator {

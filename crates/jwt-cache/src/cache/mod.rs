@@ -51,7 +51,7 @@
 //!     revocations: RevocationSet,
 //! }
 //!
-//! #[jwt_cache::cache::async_trait]
+//! #[async_trait::async_trait] // the crate `async-trait`, as the trait is declared with
 //! impl ClaimsCache<StandardClaims> for MapCache {
 //!     async fn get(&self, key: &CacheKey, _token: &str) -> Result<Lookup<StandardClaims>, CacheError> {
 //!         let now = now_ms();
@@ -105,9 +105,6 @@ use std::time::Duration;
 
 pub use self::revocation::{IdHash, Revocation, RevocationIds, RevocationSet, StoredRevocation};
 pub use crate::token::{SignedHash, TokenHash, unverified_meta};
-/// The `async_trait` macro [`ClaimsCache`](crate::ClaimsCache) is declared with, re-exported so
-/// a backend uses the same version.
-pub use async_trait::async_trait;
 use std::sync::Arc;
 
 use crate::claims::TokenMeta;

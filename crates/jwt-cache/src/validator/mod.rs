@@ -13,9 +13,6 @@ use std::sync::Arc;
 
 pub use crate::claims::TokenMeta;
 pub use crate::token::check_compact;
-/// The `async_trait` macro [`TokenValidator`](crate::TokenValidator) is declared with,
-/// re-exported so a validator uses the same version.
-pub use async_trait::async_trait;
 
 /// A validator's identity: a digest of everything that decides whether it accepts a token
 /// (issuers, audiences, algorithms, keys, `typ`, required claims, leeway).
