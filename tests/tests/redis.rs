@@ -554,6 +554,25 @@ async fn a_signed_value_replayed_after_its_lifetime_is_refused() {
     assert_eq!(c.stats().decode_errors(), decode_errors + 1);
 }
 
+/// A remote validator over a cache that shares unsigned claims (the insecure opt-in), and a
+/// stack over it.
+async fn insecure_stack(
+    url: &str,
+) -> (
+    CountingValidator<JwtValidator>,
+    Cache,
+    jwt_cache::Authenticator<StandardClaims>,
+    Stack,
+) {
+    let v = remote();
+    let c = plain_builder(url)
+        .await
+        .insecure_share_unsigned_claims()
+        .build();
+    let (layer, s) = stack_with(&v, &c);
+    (v, c, layer.authenticator().clone(), s)
+}
+
 /// Security issue, item 1: an entry that names no signing key is never a hit for a validator
 /// whose validations always name one (here under the insecure opt-in, where a hand-written
 /// value decodes).
@@ -562,13 +581,7 @@ async fn a_hand_written_entry_naming_no_key_is_refused() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let v = remote();
-    let c = plain_builder(&server.url())
-        .await
-        .insecure_share_unsigned_claims()
-        .build();
-    let (layer, s) = stack_with(&v, &c);
-    let auth = layer.authenticator().clone();
+    let (v, c, auth, s) = insecure_stack(&server.url()).await;
     let token = rs256(&claims("alice"));
     let forged = with_signature_of(&token, &rs256(&claims("zed")));
     let admin = Arc::new(ValidatedToken {
@@ -606,13 +619,7 @@ async fn an_entry_whose_ids_differ_from_the_tokens_is_refused() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let v = remote();
-    let c = plain_builder(&server.url())
-        .await
-        .insecure_share_unsigned_claims()
-        .build();
-    let (layer, s) = stack_with(&v, &c);
-    let auth = layer.authenticator().clone();
+    let (v, c, auth, s) = insecure_stack(&server.url()).await;
     let (alice, mallory) = (rs256(&claims("alice")), rs256(&claims("mallory")));
     assert_eq!(s.send(Some(&mallory)).await.body, "mallory");
     let mk = c.entry_key(&auth.cache_key(&mallory));
