@@ -258,12 +258,16 @@ pub mod harness {
 
         /// Send a request with these raw `Authorization` header values.
         pub async fn send_headers(&self, values: &[&[u8]]) -> Reply {
+            let headers: Vec<(&str, &[u8])> =
+                values.iter().map(|v| ("authorization", *v)).collect();
+            self.send_with(&headers).await
+        }
+
+        /// Send a request with these headers.
+        pub async fn send_with(&self, headers: &[(&str, &[u8])]) -> Reply {
             let mut req = Request::builder().uri("/me");
-            for v in values {
-                req = req.header(
-                    http::header::AUTHORIZATION,
-                    http::HeaderValue::from_bytes(v).unwrap(),
-                );
+            for (name, v) in headers {
+                req = req.header(*name, http::HeaderValue::from_bytes(v).unwrap());
             }
             let req = req.body(String::new()).unwrap();
             let res = self.svc.clone().oneshot(req).await.unwrap();

@@ -440,3 +440,85 @@ async fn the_claims_type_is_part_of_the_cache_namespace() {
         .build_authenticator();
     assert_eq!(a.fingerprint(), b.fingerprint());
 }
+
+#[tokio::test]
+async fn tokens_from_a_cookie_or_a_custom_header_and_ambiguity_refused() {
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
+        .token_from_cookie("access_token")
+        .token_from_header("X-Access-Token")
+        .build();
+    let s = Stack::new(layer);
+    let token = rs256(&claims("alice"));
+    let bearer = format!("Bearer {token}");
+    let cookie = format!("theme=dark; access_token={token}; lang=en");
+    // Each source alone.
+    assert_eq!(s.send(Some(&token)).await.body, "alice");
+    assert_eq!(
+        s.send_with(&[("cookie", cookie.as_bytes())]).await.body,
+        "alice"
+    );
+    let quoted = format!("access_token=\"{token}\"");
+    assert_eq!(
+        s.send_with(&[("cookie", quoted.as_bytes())]).await.body,
+        "alice"
+    );
+    assert_eq!(
+        s.send_with(&[("x-access-token", token.as_bytes())])
+            .await
+            .body,
+        "alice"
+    );
+    // Two places, two cookies, two custom headers: refused as ambiguous, never resolved.
+    let other = rs256(&claims("mallory"));
+    let two_cookies = format!("access_token={token}; access_token={other}");
+    for headers in [
+        vec![
+            ("authorization", bearer.as_bytes()),
+            ("cookie", cookie.as_bytes()),
+        ],
+        vec![
+            ("x-access-token", token.as_bytes()),
+            ("cookie", cookie.as_bytes()),
+        ],
+        vec![("cookie", two_cookies.as_bytes())],
+        vec![
+            ("x-access-token", token.as_bytes()),
+            ("x-access-token", other.as_bytes()),
+        ],
+    ] {
+        let r = s.send_with(&headers).await;
+        assert_eq!(r.status, 401, "{headers:?}");
+        assert_eq!(r.error_code().as_deref(), Some("invalid_request"));
+        assert!(r.challenge.unwrap().contains("more than one place"));
+    }
+    // The same checks on every source: garbage in a cookie is refused like garbage in a header.
+    let r = s
+        .send_with(&[("cookie", b"access_token=not.a.jwt!".as_slice())])
+        .await;
+    assert_eq!(r.status, 401);
+    let r = s
+        .send_with(&[("cookie", b"access_token=a.b.c".as_slice())])
+        .await;
+    assert_eq!(r.error_code().as_deref(), Some("invalid_token"));
+    // Other cookies alone: no token.
+    let r = s.send_with(&[("cookie", b"theme=dark".as_slice())]).await;
+    assert_eq!((r.status.as_u16(), r.error_code()), (401, None));
+    assert_eq!(s.inner_calls(), 4);
+}
+
+#[tokio::test]
+async fn the_bearer_header_can_be_turned_off() {
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
+        .bearer_header(false)
+        .token_from_cookie("session")
+        .build();
+    let s = Stack::new(layer);
+    let token = rs256(&claims("alice"));
+    let r = s.send(Some(&token)).await;
+    assert_eq!((r.status.as_u16(), r.error_code()), (401, None), "ignored");
+    let cookie = format!("session={token}");
+    assert_eq!(
+        s.send_with(&[("cookie", cookie.as_bytes())]).await.body,
+        "alice"
+    );
+}

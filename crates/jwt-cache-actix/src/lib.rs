@@ -59,11 +59,11 @@ use std::task::{Context, Poll, ready as ready_poll};
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::HeaderValue;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::{Ready, ready};
 use jwt_cache::adapter::{
-    AuthFuture, MissingClaims, Outcome, Unauthenticated, claims_from_extensions,
+    AuthFuture, MissingClaims, Outcome, RequestHeaders, Unauthenticated, claims_from_extensions,
 };
 use jwt_cache::{Authenticator, JwtCacheBuilder, JwtClaims, Rejection};
 use pin_project_lite::pin_project;
@@ -186,6 +186,17 @@ impl<S, C> fmt::Debug for JwtCacheService<S, C> {
     }
 }
 
+/// An actix request's headers (`http` 0.2), as the core reads them.
+struct ActixHeaders<'h>(&'h actix_web::http::header::HeaderMap);
+
+impl RequestHeaders for ActixHeaders<'_> {
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        for v in self.0.get_all(name) {
+            f(v.as_bytes());
+        }
+    }
+}
+
 fn reject(
     req: ServiceRequest,
     rejection: Rejection,
@@ -212,11 +223,7 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let outcome = self.auth.authenticate_request(
-            req.headers()
-                .get_all(header::AUTHORIZATION)
-                .map(|v| v.as_bytes()),
-        );
+        let outcome = self.auth.authenticate_request(&ActixHeaders(req.headers()));
         let state = match outcome {
             // The in-process cache answered: straight to the service, nothing allocated.
             Outcome::Authenticated(claims) => {

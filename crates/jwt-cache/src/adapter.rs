@@ -24,6 +24,32 @@ pub struct Unauthenticated {
     pub realm: Option<Arc<str>>,
 }
 
+/// Read access to a request's headers: what an adapter hands the authenticator.
+pub trait RequestHeaders {
+    /// Call `f` with each value of the header `name` (lower-case), in order.
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8]));
+}
+
+/// The values of one `Authorization` header given as a list (tests, other frameworks).
+impl RequestHeaders for [(&str, &[u8])] {
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        for (n, v) in self {
+            if n.eq_ignore_ascii_case(name) {
+                f(v);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tower")]
+impl RequestHeaders for http::HeaderMap {
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        for v in self.get_all(name) {
+            f(v.as_bytes());
+        }
+    }
+}
+
 /// What to do with a request, decided once for every adapter.
 #[derive(Debug)]
 pub enum Outcome<C> {
@@ -40,13 +66,11 @@ pub enum Outcome<C> {
 }
 
 impl<C: JwtClaims> Authenticator<C> {
-    /// Decide what to do with a request from its `Authorization` header values: what every
-    /// adapter calls, once per request.
-    pub fn authenticate_request<'a, I>(&self, authorization: I) -> Outcome<C>
-    where
-        I: IntoIterator<Item = &'a [u8]>,
-    {
-        match self.authenticate_header(authorization) {
+    /// Decide what to do with a request from its headers (the `Authorization` header, and
+    /// the cookie or custom header when configured): what every adapter calls, once per
+    /// request.
+    pub fn authenticate_request(&self, headers: &(impl RequestHeaders + ?Sized)) -> Outcome<C> {
+        match self.authenticate_headers(headers) {
             Err(rejection) => Outcome::Rejected(rejection),
             Ok(None) => Outcome::Anonymous(self.unauthenticated_marker()),
             Ok(Some(mut auth)) => match auth.take_ready() {

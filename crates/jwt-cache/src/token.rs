@@ -68,6 +68,100 @@ where
     Ok(Some(token))
 }
 
+/// Where the authenticator looks for a token: the `Authorization: Bearer` header (the
+/// default), a named cookie, a named header carrying the bare token. A request must carry
+/// its token in at most one of them: two places (or two cookies, or two custom headers) are
+/// refused as ambiguous, never resolved silently.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenSources {
+    pub(crate) bearer: bool,
+    pub(crate) cookie: Option<std::sync::Arc<str>>,
+    pub(crate) header: Option<std::sync::Arc<str>>,
+}
+
+impl Default for TokenSources {
+    fn default() -> Self {
+        TokenSources {
+            bearer: true,
+            cookie: None,
+            header: None,
+        }
+    }
+}
+
+fn ambiguous() -> Rejection {
+    Rejection::InvalidRequest("token in more than one place")
+}
+
+impl TokenSources {
+    /// The raw token, unchecked beyond being non-empty; `None`: no token anywhere.
+    pub(crate) fn extract<'a>(
+        &self,
+        headers: &'a (impl crate::adapter::RequestHeaders + ?Sized),
+    ) -> Result<Option<&'a [u8]>, Rejection> {
+        let mut found: Option<&'a [u8]> = None;
+        let mut place = |token: &'a [u8]| -> Result<(), Rejection> {
+            match found.replace(token) {
+                None => Ok(()),
+                Some(_) => Err(ambiguous()),
+            }
+        };
+        if self.bearer {
+            let mut values: [Option<&'a [u8]>; 2] = [None, None];
+            let mut n = 0;
+            headers.each_value("authorization", &mut |v| {
+                if n < 2 {
+                    values[n] = Some(v);
+                }
+                n += 1;
+            });
+            if let Some(t) = bearer_token(values.iter().flatten().copied())? {
+                place(t)?;
+            }
+        }
+        if let Some(name) = &self.cookie {
+            let mut hits = 0;
+            let mut value = None;
+            headers.each_value("cookie", &mut |v| {
+                for pair in v.split(|b| *b == b';') {
+                    let pair = trim_ows(pair);
+                    if let Some(eq) = pair.iter().position(|b| *b == b'=')
+                        && &pair[..eq] == name.as_bytes()
+                    {
+                        let mut val = &pair[eq + 1..];
+                        if let [b'"', inner @ .., b'"'] = val {
+                            val = inner;
+                        }
+                        hits += 1;
+                        value = Some(val);
+                    }
+                }
+            });
+            match (hits, value) {
+                (0, _) => {}
+                (1, Some(v)) if !v.is_empty() => place(v)?,
+                (1, _) => return Err(Rejection::InvalidRequest("empty token cookie")),
+                _ => return Err(ambiguous()),
+            }
+        }
+        if let Some(name) = &self.header {
+            let mut hits = 0;
+            let mut value = None;
+            headers.each_value(name, &mut |v| {
+                hits += 1;
+                value = Some(trim_ows(v));
+            });
+            match (hits, value) {
+                (0, _) => {}
+                (1, Some(v)) if !v.is_empty() => place(v)?,
+                (1, _) => return Err(Rejection::InvalidRequest("empty token header")),
+                _ => return Err(ambiguous()),
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Classify the bytes after `Bearer`: a compact JWS (the fast path, one vectorizable pass),
 /// a well-formed `b64token` that is not a JWS (`invalid_token`), or a malformed credential
 /// (`invalid_request`).

@@ -23,6 +23,7 @@ pub(crate) struct Settings {
     pub(crate) max_token_lifetime: Duration,
     pub(crate) revocation_unavailable: RevocationUnavailable,
     pub(crate) hash_memo: usize,
+    pub(crate) sources: crate::token::TokenSources,
 }
 
 impl Default for Settings {
@@ -38,6 +39,7 @@ impl Default for Settings {
             max_token_lifetime: Duration::from_secs(24 * 3600),
             revocation_unavailable: RevocationUnavailable::FailOpen,
             hash_memo: 10_000,
+            sources: crate::token::TokenSources::default(),
         }
     }
 }
@@ -158,6 +160,29 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     /// [`RevocationUnavailable::FailOpen`]).
     pub fn on_revocation_unavailable(mut self, mode: RevocationUnavailable) -> Self {
         self.settings.revocation_unavailable = mode;
+        self
+    }
+
+    /// Also take the token from the cookie `name` (browser apps), beside `Authorization:
+    /// Bearer`. The same checks and RFC 6750 answers apply; a request carrying a token in
+    /// both places, or in two such cookies, is refused (`invalid_request`).
+    pub fn token_from_cookie(mut self, name: impl Into<String>) -> Self {
+        self.settings.sources.cookie = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Also take the bare token from the header `name` (gateways that forward it as, e.g.,
+    /// `X-Access-Token: <jwt>`), beside `Authorization: Bearer`. Refused when present with
+    /// another source, or repeated.
+    pub fn token_from_header(mut self, name: impl Into<String>) -> Self {
+        self.settings.sources.header = Some(Arc::from(name.into().to_ascii_lowercase()));
+        self
+    }
+
+    /// Whether to read `Authorization: Bearer` (default true): turn it off to take tokens
+    /// only from the cookie or header configured above.
+    pub fn bearer_header(mut self, yes: bool) -> Self {
+        self.settings.sources.bearer = yes;
         self
     }
 

@@ -214,18 +214,15 @@ impl<C: JwtClaims> Authenticator<C> {
         }
     }
 
-    /// Authenticate the `Authorization` header values of a request (adapters call
+    /// Authenticate the token a request carries in the configured places (adapters call
     /// [`authenticate_request`](Self::authenticate_request), which decides on this).
     ///
-    /// `Ok(None)` means "no bearer token, and the authenticator is optional".
-    pub(crate) fn authenticate_header<'a, I>(
+    /// `Ok(None)` means "no token, and the authenticator is optional".
+    pub(crate) fn authenticate_headers(
         &self,
-        values: I,
-    ) -> Result<Option<AuthFuture<C>>, Rejection>
-    where
-        I: IntoIterator<Item = &'a [u8]>,
-    {
-        match crate::token::bearer_token(values)? {
+        headers: &(impl crate::adapter::RequestHeaders + ?Sized),
+    ) -> Result<Option<AuthFuture<C>>, Rejection> {
+        match self.inner.settings.sources.extract(headers)? {
             Some(raw) => {
                 let token = crate::token::classify(raw, self.inner.settings.max_token_len)?;
                 Ok(Some(self.authenticate_compact(token)))

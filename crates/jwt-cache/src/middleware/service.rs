@@ -1,6 +1,5 @@
 use std::task::{Context, Poll};
 
-use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use tower_service::Service;
 
@@ -69,12 +68,7 @@ where
         // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let outcome = self.auth.authenticate_request(
-            req.headers()
-                .get_all(AUTHORIZATION)
-                .iter()
-                .map(|v| v.as_bytes()),
-        );
+        let outcome = self.auth.authenticate_request(req.headers());
         let mut req = req;
         let mut inner = inner;
         match outcome {
