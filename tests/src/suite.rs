@@ -137,6 +137,7 @@ fn entry(sub: &str, iat: Option<u64>, jti: Option<&str>) -> Arc<ValidatedToken<S
             iat,
             jti: jti.map(str::to_owned),
             scope: Some("read write".into()),
+            roles: None,
         }),
         meta: TokenMeta {
             exp: Some(now + 3600),

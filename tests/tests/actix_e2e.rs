@@ -7,7 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::{App, HttpResponse, test, web};
 use jwt_cache::{JwtCacheBuilder, JwtCacheLayer, Rejection, StandardClaims};
-use jwt_cache_actix::{Claims, JwtCacheMiddleware};
+use jwt_cache_actix::{Claims, JwtCacheMiddleware, RequireScope};
 use jwt_cache_redis::RedisCache;
 use jwt_cache_tests::harness::Stack;
 use jwt_cache_tests::redis::RedisServer;
@@ -40,6 +40,16 @@ fn app_with(
         .wrap(mw)
         .route("/me", web::get().to(me))
         .route("/hello", web::get().to(hello))
+        .service(
+            web::scope("/admin")
+                .wrap(RequireScope::<StandardClaims>::role("admin"))
+                .route("", web::get().to(me)),
+        )
+        .service(
+            web::scope("/write")
+                .wrap(RequireScope::<StandardClaims>::scope("write"))
+                .route("", web::get().to(me)),
+        )
 }
 
 struct Reply {
@@ -201,4 +211,32 @@ async fn a_token_validated_by_the_axum_stack_is_a_hit_for_the_actix_app() {
     // And a logout on the axum side is a 401 on the actix side.
     layer.authenticator().revoke_token(&token).await.unwrap();
     assert_eq!(get(&app, "/me", Some(&token)).await.status, 401);
+}
+
+#[actix_web::test]
+async fn a_missing_scope_or_role_is_a_403_insufficient_scope() {
+    let mw = JwtCacheMiddleware::from(JwtCacheLayer::builder(rs256_validator(AUD)).build());
+    let app = test::init_service(app_with(mw)).await;
+    let reader = rs256(&{
+        let mut c = claims("reader");
+        c["scope"] = serde_json::json!("read write");
+        c
+    });
+    let admin = rs256(&{
+        let mut c = claims("boss");
+        c["roles"] = serde_json::json!(["admin"]);
+        c
+    });
+    assert_eq!(get(&app, "/write", Some(&reader)).await.status, 200);
+    let r = get(&app, "/admin", Some(&reader)).await;
+    assert_eq!(r.status, 403);
+    let challenge = r.challenge.unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"admin\""), "{challenge}");
+    assert_eq!(get(&app, "/admin", Some(&admin)).await.body, "boss");
+    assert_eq!(get(&app, "/write", Some(&admin)).await.status, 403);
+    assert_eq!(get(&app, "/admin", None).await.status, 401);
 }

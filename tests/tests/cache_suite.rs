@@ -29,6 +29,7 @@ async fn memory_cache_is_bounded() {
             iat: None,
             jti: None,
             scope: None,
+            roles: None,
         }),
         meta: Default::default(),
     });

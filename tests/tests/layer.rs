@@ -522,3 +522,61 @@ async fn the_bearer_header_can_be_turned_off() {
         "alice"
     );
 }
+
+#[tokio::test]
+async fn a_missing_scope_or_role_is_a_403_insufficient_scope() {
+    use jwt_cache::middleware::RequireScope;
+    use tower::{ServiceBuilder, ServiceExt};
+    let svc = |req: RequireScope<StandardClaims>| {
+        ServiceBuilder::new()
+            .layer(JwtCacheLayer::builder(rs256_validator(AUD)).build())
+            .layer(req)
+            .service_fn(|_req: http::Request<String>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+            })
+    };
+    let send = |svc, token: String| async move {
+        let req = http::Request::builder()
+            .header("authorization", format!("Bearer {token}"))
+            .body(String::new())
+            .unwrap();
+        ServiceExt::<http::Request<String>>::oneshot(svc, req)
+            .await
+            .unwrap()
+    };
+    let reader = rs256(&{
+        let mut c = claims("reader");
+        c["scope"] = json!("read write");
+        c
+    });
+    let admin = rs256(&{
+        let mut c = claims("boss");
+        c["roles"] = json!(["admin"]);
+        c
+    });
+    let ok = send(svc(RequireScope::scope("write")), reader.clone()).await;
+    assert_eq!(ok.status(), 200);
+    let refused = send(svc(RequireScope::scope("admin:write")), reader.clone()).await;
+    assert_eq!(refused.status(), 403);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"admin:write\""), "{challenge}");
+    assert_eq!(
+        send(svc(RequireScope::role("admin")), admin.clone())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        send(svc(RequireScope::role("admin")), reader)
+            .await
+            .status(),
+        403
+    );
+}

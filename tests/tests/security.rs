@@ -198,6 +198,7 @@ impl TokenValidator<StandardClaims> for Lax {
                 iat: meta.iat,
                 jti: meta.jti.clone(),
                 scope: None,
+                roles: None,
             }),
             meta,
         })

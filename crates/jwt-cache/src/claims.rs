@@ -68,6 +68,59 @@ pub struct StandardClaims {
     /// Space-separated scopes (RFC 8693 §4.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Roles (`roles`, as Keycloak's client mappers, Entra and many issuers put them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+/// What a route can require of the claims: a scope or a role
+/// ([`RequireScope`](crate::middleware::RequireScope), and the actix adapter's own).
+pub trait Scopes {
+    /// Whether the token was granted `scope`.
+    fn has_scope(&self, scope: &str) -> bool;
+    /// Whether the subject has `role` (default: no roles).
+    fn has_role(&self, _role: &str) -> bool {
+        false
+    }
+}
+
+impl Scopes for StandardClaims {
+    fn has_scope(&self, scope: &str) -> bool {
+        StandardClaims::has_scope(self, scope)
+    }
+    fn has_role(&self, role: &str) -> bool {
+        self.roles
+            .as_ref()
+            .is_some_and(|r| r.iter().any(|x| x == role))
+    }
+}
+
+/// A requirement on the claims: a scope or a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// The token's `scope` holds this one.
+    Scope(std::sync::Arc<str>),
+    /// The claims' `roles` hold this one.
+    Role(std::sync::Arc<str>),
+}
+
+impl Requirement {
+    /// Whether `claims` meet it.
+    pub fn met_by<C: Scopes + ?Sized>(&self, claims: &C) -> bool {
+        match self {
+            Requirement::Scope(s) => claims.has_scope(s),
+            Requirement::Role(r) => claims.has_role(r),
+        }
+    }
+
+    /// The rejection when they do not: 403 `insufficient_scope`.
+    pub fn rejection(&self) -> crate::Rejection {
+        match self {
+            Requirement::Scope(s) | Requirement::Role(s) => {
+                crate::Rejection::InsufficientScope(s.clone())
+            }
+        }
+    }
 }
 
 impl StandardClaims {

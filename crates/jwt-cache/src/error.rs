@@ -110,6 +110,9 @@ pub enum Rejection {
     Revoked,
     /// Could not decide: the validator is unavailable, or (fail-closed) the revocation store is.
     Unavailable(String),
+    /// The token is valid but lacks the scope (or role) the route requires: 403
+    /// `insufficient_scope` (RFC 6750 §3.1), with the required scope in the challenge.
+    InsufficientScope(std::sync::Arc<str>),
 }
 
 impl Rejection {
@@ -121,6 +124,7 @@ impl Rejection {
         match self {
             Rejection::Unavailable(_)
             | Rejection::InvalidToken(ValidationError::Unavailable(_)) => 503,
+            Rejection::InsufficientScope(_) => 403,
             _ => 401,
         }
     }
@@ -133,6 +137,7 @@ impl Rejection {
             Rejection::InvalidToken(ValidationError::Unavailable(_))
             | Rejection::Unavailable(_) => None,
             Rejection::InvalidToken(_) | Rejection::Revoked => Some("invalid_token"),
+            Rejection::InsufficientScope(_) => Some("insufficient_scope"),
         }
     }
 
@@ -144,6 +149,7 @@ impl Rejection {
             Rejection::InvalidToken(e) => e.description(),
             Rejection::Revoked => "token revoked",
             Rejection::Unavailable(_) => "authentication temporarily unavailable",
+            Rejection::InsufficientScope(_) => "insufficient scope",
         }
     }
 
@@ -159,9 +165,9 @@ impl Rejection {
             .chain(std::iter::once(("cache-control", "no-store".to_owned())))
     }
 
-    /// The `WWW-Authenticate` value for a 401 (RFC 6750 §3), `None` for a 503.
+    /// The `WWW-Authenticate` value for a 401 or a 403 (RFC 6750 §3), `None` for a 503.
     pub fn www_authenticate(&self, realm: Option<&str>) -> Option<String> {
-        if self.status() != 401 {
+        if self.status() == 503 {
             return None;
         }
         let mut v = String::from("Bearer");
@@ -179,6 +185,11 @@ impl Rejection {
             v.push_str(code);
             v.push_str("\", error_description=\"");
             v.push_str(self.description());
+            v.push('"');
+        }
+        if let Rejection::InsufficientScope(scope) = self {
+            v.push_str(", scope=\"");
+            v.push_str(scope);
             v.push('"');
         }
         Some(v)

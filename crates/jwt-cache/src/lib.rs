@@ -16,7 +16,7 @@ pub mod validator;
 pub use crate::authenticator::{AuthStats, Authenticator, JwtCacheBuilder, RevocationUnavailable};
 pub use crate::cache::claims_cache::ClaimsCache;
 pub use crate::cache::memory::MemoryCache;
-pub use crate::claims::{Audience, JwtClaims, StandardClaims};
+pub use crate::claims::{Audience, JwtClaims, Requirement, Scopes, StandardClaims};
 pub use crate::error::{CacheError, ConfigError, Rejection, ValidationError};
 #[cfg(feature = "tower")]
 pub use crate::middleware::layer::JwtCacheLayer;

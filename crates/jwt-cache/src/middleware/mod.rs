@@ -9,8 +9,10 @@
 mod future;
 pub(crate) mod layer;
 mod rejection;
+mod scope;
 mod service;
 
 pub use self::future::ResponseFuture;
 pub use self::rejection::{DefaultRejection, RejectWith, RejectionHandler};
+pub use self::scope::{RequireScope, RequireScopeService};
 pub use self::service::JwtCache;
