@@ -484,3 +484,70 @@ async fn random_headers_never_panic_and_never_pass() {
         }
     }
 }
+
+#[tokio::test]
+async fn several_issuers_each_with_its_own_keys_and_audiences() {
+    use jwt_cache::Issuers;
+    use jwt_cache_tests::{CountingValidator, keys};
+    let a = CountingValidator::new(
+        JwtValidator::rs256_pem(keys::RSA_PUBLIC)
+            .unwrap()
+            .issuer("https://a.example")
+            .audience("content"),
+    );
+    let b = CountingValidator::new(
+        JwtValidator::rs256_pem(keys::RSA2_PUBLIC)
+            .unwrap()
+            .issuer("https://b.example")
+            .audience("billing"),
+    );
+    let layer = JwtCacheLayer::builder(
+        Issuers::new()
+            .issuer("https://a.example", a.clone())
+            .issuer("https://b.example", b.clone()),
+    )
+    .build();
+    let s = Stack::new(layer);
+    let key_a = jwt_cache_tests::rsa_key();
+    let key_b = EncodingKey::from_rsa_pem(keys::RSA2_PRIVATE).unwrap();
+    let token = |iss: &str, aud: &str, key: &EncodingKey| {
+        let mut c = claims("alice");
+        c["iss"] = json!(iss);
+        c["aud"] = json!(aud);
+        jwt_cache_tests::sign_with(Algorithm::RS256, key, None, &c)
+    };
+    assert_eq!(
+        s.send(Some(&token("https://a.example", "content", &key_a)))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        s.send(Some(&token("https://b.example", "billing", &key_b)))
+            .await
+            .status,
+        200
+    );
+    // B's issuer with A's key: B's keys decide.
+    let r = s
+        .send(Some(&token("https://b.example", "billing", &key_b.clone())))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .send(Some(&token("https://b.example", "billing", &key_a)))
+        .await;
+    assert!(r.challenge.unwrap().contains("bad signature"));
+    // A's token for B's audience: refused by A's audience check.
+    let r = s
+        .send(Some(&token("https://a.example", "billing", &key_a)))
+        .await;
+    assert!(r.challenge.unwrap().contains("wrong audience"));
+    let calls = (a.calls(), b.calls());
+    // An unknown issuer: refused without asking any validator.
+    let r = s
+        .send(Some(&token("https://evil.example", "content", &key_a)))
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.challenge.unwrap().contains("wrong issuer"));
+    assert_eq!((a.calls(), b.calls()), calls);
+}

@@ -20,6 +20,7 @@ pub use crate::claims::{Audience, JwtClaims, Requirement, Scopes, StandardClaims
 pub use crate::error::{CacheError, ConfigError, Rejection, ValidationError};
 #[cfg(feature = "tower")]
 pub use crate::middleware::layer::JwtCacheLayer;
+pub use crate::validator::issuers::Issuers;
 pub use crate::validator::jwt::JwtValidator;
 pub use crate::validator::key::VerificationKey;
 pub use crate::validator::token_validator::TokenValidator;

@@ -5,6 +5,7 @@
 //! The shipped validator is [`JwtValidator`](crate::JwtValidator), with its keys
 //! ([`VerificationKey`](crate::VerificationKey)).
 
+pub(crate) mod issuers;
 pub(crate) mod jwt;
 pub(crate) mod key;
 pub(crate) mod token_validator;
