@@ -5,6 +5,8 @@
 //! - `JWT_PUBLIC_KEY_FILE` (PEM), `JWT_ALG` (default RS256), `JWT_ISSUER`, `JWT_AUDIENCE`:
 //!   validate tokens from a real issuer; without `JWT_PUBLIC_KEY_FILE`, dev mode: an Ed25519
 //!   key generated at start-up and a printed token;
+//! - `JWT_ISSUERS`: several issuers, `ISSUER=ALG:PEM_FILE,…` (see [`issuers`]);
+//! - `JWT_COOKIE`: also take the token from this cookie (browser apps);
 //! - `REDIS_URL`: a tiered cache (in-process L1, Redis L2, revocations replicated into every
 //!   instance's memory through pub/sub); in-process cache otherwise;
 //! - `JWT_CACHE_INTEGRITY_KEY` (at least 32 bytes) or `JWT_CACHE_INTEGRITY_KEY_FILE`: the
@@ -16,8 +18,11 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
+use std::sync::Arc;
+
 use jwt_cache::{
-    Authenticator, JwtCacheBuilder, JwtValidator, MemoryCache, StandardClaims, VerificationKey,
+    Authenticator, Issuers, JwtCacheBuilder, JwtValidator, MemoryCache, StandardClaims,
+    TokenValidator, VerificationKey,
 };
 use jwt_cache_redis::{RedisCache, TieredCache};
 
@@ -104,6 +109,7 @@ fn addr(program: &str) -> Result<SocketAddr, String> {
                 println!(
                     "usage: {program} [--addr HOST:PORT]\n\n\
                      env: ADDR, JWT_PUBLIC_KEY_FILE, JWT_ALG (default RS256), JWT_ISSUER, JWT_AUDIENCE,\n     \
+                     JWT_ISSUERS (ISSUER=ALG:PEM_FILE,...), JWT_COOKIE (cookie name),\n     \
                      REDIS_URL (share revocations through Redis),\n     \
                      JWT_CACHE_INTEGRITY_KEY or JWT_CACHE_INTEGRITY_KEY_FILE (share validations too)"
                 );
@@ -165,11 +171,48 @@ fn integrity_key() -> Result<Option<Vec<u8>>, String> {
     }
 }
 
+/// `JWT_ISSUERS`: several issuers, each with its own public key, as
+/// `ISSUER=ALG:PEM_FILE` entries separated by commas (or spaces), e.g.
+/// `JWT_ISSUERS="https://a.example=RS256:/keys/a.pem,https://b.example=ES256:/keys/b.pem"`.
+/// `JWT_AUDIENCE` applies to all of them.
+pub fn issuers() -> Result<Option<Issuers<StandardClaims>>, String> {
+    let Some(spec) = env("JWT_ISSUERS") else {
+        return Ok(None);
+    };
+    let mut issuers = Issuers::new();
+    for entry in spec.split([',', ' ']).filter(|e| !e.is_empty()) {
+        let bad = || format!("JWT_ISSUERS entry {entry:?}: expected ISSUER=ALG:PEM_FILE");
+        let (iss, rest) = entry.split_once('=').ok_or_else(bad)?;
+        let (alg, path) = rest.split_once(':').ok_or_else(bad)?;
+        let alg = Algorithm::from_str(alg)
+            .map_err(|_| format!("JWT_ISSUERS: unknown algorithm {alg:?}"))?;
+        let pem = std::fs::read(path).map_err(|e| format!("JWT_ISSUERS: reading {path}: {e}"))?;
+        let mut v = JwtValidator::from_pem(alg, &pem)
+            .map_err(|e| format!("JWT_ISSUERS {iss}: {e}"))?
+            .issuer(iss);
+        if let Some(aud) = env("JWT_AUDIENCE") {
+            v = v.audience(aud);
+        }
+        issuers = issuers.issuer(iss, v);
+    }
+    Ok(Some(issuers))
+}
+
 /// Read the configuration from the arguments and the environment, and connect the cache.
 pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
     let addr = addr(program)?;
-    let (validator, issuer) = validator()?;
-    let builder = JwtCacheBuilder::<StandardClaims>::new(validator).ttl(Duration::from_secs(600));
+    let (validator, issuer): (Arc<dyn TokenValidator<StandardClaims>>, _) = match issuers()? {
+        Some(issuers) => (Arc::new(issuers), None),
+        None => {
+            let (v, dev) = validator()?;
+            (Arc::new(v), dev)
+        }
+    };
+    let mut builder =
+        JwtCacheBuilder::<StandardClaims>::new(validator).ttl(Duration::from_secs(600));
+    if let Some(cookie) = env("JWT_COOKIE") {
+        builder = builder.token_from_cookie(cookie);
+    }
     let (auth, cache_name) = match env("REDIS_URL") {
         Some(url) => {
             let shown = jwt_cache_redis::redacted_url(&url);

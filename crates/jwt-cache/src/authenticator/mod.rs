@@ -232,6 +232,17 @@ impl<C: JwtClaims> Authenticator<C> {
         }
     }
 
+    /// The token a request presents, from whichever configured place (the `Authorization`
+    /// header, the cookie, the custom header): what a logout handler revokes. `None` when there
+    /// is none, or it is ambiguous or malformed.
+    pub fn presented_token<'a>(
+        &self,
+        headers: &'a (impl crate::adapter::RequestHeaders + ?Sized),
+    ) -> Option<&'a str> {
+        let raw = self.inner.settings.sources.extract(headers).ok()??;
+        crate::token::classify(raw, self.inner.settings.max_token_len).ok()
+    }
+
     /// Authenticate a bearer token.
     pub fn authenticate(&self, token: &str) -> AuthFuture<C> {
         if let Err(e) = check_compact(token, self.inner.settings.max_token_len) {

@@ -6,12 +6,16 @@
 //! challenge, or 503 when the validator is unavailable), never service errors, so the
 //! service keeps `Error = S::Error` and the inner service is never called for them.
 
+#[cfg(feature = "tower-http")]
+mod authorize;
 mod future;
 pub(crate) mod layer;
 mod rejection;
 mod scope;
 mod service;
 
+#[cfg(feature = "tower-http")]
+pub use self::authorize::JwtAuthorizer;
 pub use self::future::ResponseFuture;
 pub use self::rejection::{DefaultRejection, RejectWith, RejectionHandler};
 pub use self::scope::{RequireScope, RequireScopeService};
