@@ -186,8 +186,10 @@ impl<S, C> fmt::Debug for JwtCacheService<S, C> {
     }
 }
 
-/// An actix request's headers (`http` 0.2), as the core reads them.
-struct ActixHeaders<'h>(&'h actix_web::http::header::HeaderMap);
+/// An actix request's headers (`http` 0.2), as the core reads them: e.g. for
+/// [`Authenticator::presented_token`] in a logout handler.
+#[derive(Debug, Clone, Copy)]
+pub struct ActixHeaders<'h>(pub &'h actix_web::http::header::HeaderMap);
 
 impl RequestHeaders for ActixHeaders<'_> {
     fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {

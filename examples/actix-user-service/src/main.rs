@@ -9,10 +9,9 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use jwt_cache::{Authenticator, StandardClaims};
-use jwt_cache_actix::{Claims, JwtCacheMiddleware};
+use jwt_cache_actix::{ActixHeaders, Claims, JwtCacheMiddleware, RequireScope};
 use jwt_cache_example_support::{DevIssuer, init_tracing, print_banner};
 
 async fn me(Claims(claims): Claims<StandardClaims>) -> HttpResponse {
@@ -24,16 +23,16 @@ async fn healthz() -> &'static str {
 }
 
 async fn logout(req: HttpRequest, auth: web::Data<Authenticator<StandardClaims>>) -> HttpResponse {
-    let values = req.headers().get_all(AUTHORIZATION).map(|v| v.as_bytes());
-    match jwt_cache::adapter::parse_authorization(values) {
-        Ok(Some(token)) => match auth.revoke_token(token).await {
+    // The token the request was authenticated with, wherever it came from.
+    match auth.presented_token(&ActixHeaders(req.headers())) {
+        Some(token) => match auth.revoke_token(token).await {
             Ok(()) => HttpResponse::NoContent().finish(),
             Err(e) => {
                 tracing::warn!(error = %e, "revocation failed");
                 HttpResponse::ServiceUnavailable().finish()
             }
         },
-        _ => HttpResponse::Unauthorized().finish(),
+        None => HttpResponse::Unauthorized().finish(),
     }
 }
 
@@ -59,6 +58,9 @@ async fn run() -> Result<(), String> {
     let issuer = config.issuer.clone();
     let middleware = JwtCacheMiddleware::from(auth.clone());
     let server = HttpServer::new(move || {
+        // actix applies the last `wrap` first: CORS wraps everything, so a preflight is
+        // answered by CORS and never reaches the authentication middleware (which would
+        // answer it 401).
         App::new()
             .app_data(web::Data::new(auth.clone()))
             .app_data(web::Data::new(issuer.clone()))
@@ -68,8 +70,14 @@ async fn run() -> Result<(), String> {
                 web::scope("")
                     .wrap(middleware.clone())
                     .route("/me", web::get().to(me))
-                    .route("/logout", web::post().to(logout)),
+                    .route("/logout", web::post().to(logout))
+                    .service(
+                        web::scope("/admin")
+                            .wrap(RequireScope::<StandardClaims>::role("admin"))
+                            .route("", web::get().to(me)),
+                    ),
             )
+            .wrap(actix_cors::Cors::permissive())
     })
     .workers(2)
     .bind(config.addr)
