@@ -278,6 +278,9 @@ pub fn print_banner(name: &str, config: &ExampleConfig, local: SocketAddr) {
             );
             println!("curl http://{local}/dev/token                  # a fresh token");
         }
+        None if env("JWT_ISSUERS").is_some() => {
+            println!("validating tokens from the issuers in JWT_ISSUERS")
+        }
         None => println!("validating tokens with the key from JWT_PUBLIC_KEY_FILE"),
     }
 }
