@@ -256,6 +256,35 @@ pub mod harness {
             }
         }
 
+        /// The same authenticator and rejection handler through tower-http's
+        /// `AsyncRequireAuthorizationLayer` with a `JwtAuthorizer`.
+        pub fn tower_http<H>(layer: JwtCacheLayer<StandardClaims, H>) -> Self
+        where
+            H: RejectionHandler<String>,
+        {
+            let inner_calls = Arc::new(AtomicUsize::new(0));
+            let calls = inner_calls.clone();
+            let authorizer: jwt_cache::middleware::JwtAuthorizer<StandardClaims, String, H> =
+                layer.into();
+            let svc = ServiceBuilder::new()
+                .layer(tower_http::auth::AsyncRequireAuthorizationLayer::new(
+                    authorizer,
+                ))
+                .service_fn(move |req: Request<String>| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let sub = req
+                        .extensions()
+                        .get::<Arc<StandardClaims>>()
+                        .map(|c| c.sub.clone())
+                        .unwrap_or_else(|| "anonymous".into());
+                    async move { Ok::<_, Infallible>(Response::new(sub)) }
+                });
+            Stack {
+                svc: BoxCloneSyncService::new(svc),
+                inner_calls,
+            }
+        }
+
         /// Send a request with these raw `Authorization` header values.
         pub async fn send_headers(&self, values: &[&[u8]]) -> Reply {
             let headers: Vec<(&str, &[u8])> =

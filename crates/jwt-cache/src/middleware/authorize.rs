@@ -69,6 +69,18 @@ impl<C, ResB, H> JwtAuthorizer<C, ResB, H> {
     }
 }
 
+/// The layer's authenticator and rejection handler, through tower-http instead.
+impl<C, ResB, H> From<crate::JwtCacheLayer<C, H>> for JwtAuthorizer<C, ResB, H> {
+    fn from(layer: crate::JwtCacheLayer<C, H>) -> Self {
+        let (auth, handler) = layer.into_parts();
+        JwtAuthorizer {
+            auth,
+            handler,
+            _body: PhantomData,
+        }
+    }
+}
+
 type Decided<B, ResB> = Result<Request<B>, Response<ResB>>;
 
 impl<B, C, ResB, H> AsyncAuthorizeRequest<B> for JwtAuthorizer<C, ResB, H>

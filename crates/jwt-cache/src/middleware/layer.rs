@@ -93,6 +93,14 @@ impl<C, H> JwtCacheLayer<C, H> {
     }
 }
 
+impl<C, H> JwtCacheLayer<C, H> {
+    /// The authenticator and the rejection handler.
+    #[cfg_attr(not(feature = "tower-http"), allow(dead_code))]
+    pub(crate) fn into_parts(self) -> (Authenticator<C>, H) {
+        (self.auth, self.handler)
+    }
+}
+
 impl<S, C, H: Clone> Layer<S> for JwtCacheLayer<C, H> {
     type Service = JwtCache<S, C, H>;
 
