@@ -314,3 +314,41 @@ async fn while_redis_is_down_past_the_bound_the_revocation_choice_applies() {
         assert!(!accepted(&a, &revoked).await, "{mode:?}");
     }
 }
+
+#[tokio::test]
+async fn with_redis_and_the_auth_service_both_down_cached_tokens_follow_the_revocation_choice() {
+    for (mode, expected) in [
+        (RevocationUnavailable::FailOpen, true),
+        (RevocationUnavailable::FailClosed, false),
+    ] {
+        let Some(mut server) = RedisServer::start() else {
+            return;
+        };
+        let bound = Duration::from_millis(300);
+        let cache = tiered(&server.url(), bound).await;
+        // A remote validator (an auth service) that can be taken down.
+        let v = jwt_cache_tests::CountingValidator::new(rs256_validator(AUD)).remote();
+        let a = JwtCacheBuilder::new(v.clone())
+            .cache(cache.clone())
+            .on_revocation_unavailable(mode)
+            .build_authenticator();
+        let cached = rs256(&claims("cached"));
+        assert!(accepted(&a, &cached).await);
+        // Let the fire-and-forget fill of both tiers land.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.kill();
+        v.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(bound * 2).await;
+        assert!(!cache.view().is_fresh(), "{mode:?}: the view went stale");
+        let calls = v.calls();
+        assert_eq!(
+            accepted(&a, &cached).await,
+            expected,
+            "{mode:?}: the cached token"
+        );
+        assert_eq!(v.calls(), calls, "{mode:?}: the auth service was not asked");
+        // A new token cannot be validated by anyone: 503, not a hang.
+        let new = a.authenticate(&rs256(&claims("new"))).await.unwrap_err();
+        assert_eq!(new.status(), 503, "{mode:?}");
+    }
+}

@@ -262,13 +262,15 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
         let fresh = i.view.is_fresh();
         let signed = SignedHash::of(token);
         match i.l1.lookup(key) {
-            Lookup::Revoked => return Ok(Lookup::Revoked),
+            answer @ (Lookup::Revoked | Lookup::Unchecked(_)) => return Ok(answer),
             Lookup::Hit(v) if fresh => return Ok(Lookup::Hit(v)),
             Lookup::Hit(v) => {
-                return Ok(if self.log_revokes(&signed, &v.meta).await? {
-                    Lookup::Revoked
-                } else {
-                    Lookup::Hit(v)
+                return Ok(match self.log_revokes(&signed, &v.meta).await {
+                    Ok(true) => Lookup::Revoked,
+                    Ok(false) => Lookup::Hit(v),
+                    // Redis cannot say: the authenticator's fail-open / fail-closed choice
+                    // decides, and the validator (perhaps down too) is not asked.
+                    Err(_) => Lookup::Unchecked(v),
                 });
             }
             Lookup::Miss(_) => {}

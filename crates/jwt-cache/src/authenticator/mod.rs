@@ -409,6 +409,19 @@ impl<C: JwtClaims> Inner<C> {
                 }
             },
             Lookup::Revoked => Decision::Done(Err(Rejection::Revoked)),
+            Lookup::Unchecked(v) => {
+                self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                match self.recheck(&v.meta) {
+                    Err(Some(e)) => Decision::Done(Err(Rejection::InvalidToken(e))),
+                    Err(None) => Decision::Validate(None),
+                    Ok(()) => match self.settings.revocation_unavailable {
+                        RevocationUnavailable::FailOpen => Decision::Done(Ok(v.claims.clone())),
+                        RevocationUnavailable::FailClosed => Decision::Done(Err(
+                            Rejection::Unavailable("revocation store unavailable".into()),
+                        )),
+                    },
+                }
+            }
             Lookup::Miss(check) => Decision::Validate(check),
         }
     }

@@ -133,6 +133,11 @@ pub enum Lookup<C> {
     Miss(Option<RevocationCheck>),
     /// A cached validation exists but a revocation covers it.
     Revoked,
+    /// A cached validation whose revocation check could not be made (the revocation store is
+    /// unreachable and no fresh view of it is held). The authenticator serves or refuses it
+    /// by its [`RevocationUnavailable`](crate::RevocationUnavailable) choice, so a cached token
+    /// keeps working through an outage of both the store and the validator under fail-open.
+    Unchecked(Arc<ValidatedToken<C>>),
 }
 
 /// Whether revocations cover a token with these ids, as found during a lookup.
