@@ -91,9 +91,43 @@ enum Decision<C> {
 
 /// SHA-256 once per token, not once per request: the exact bytes of tokens that validated
 /// and were cached, mapped to their hash. Found with a fast keyed hash (foldhash, through
-/// quick_cache) and confirmed on the exact bytes; garbage never gets in (filled on a
-/// successful, cached validation only).
-type HashMemo = quick_cache::sync::Cache<Box<[u8]>, TokenHash>;
+/// quick_cache) of the token's last bytes (its signature: distinct per token) and confirmed
+/// on the exact bytes; garbage never gets in (filled on a successful, cached validation only),
+/// so crafted tails can only cost a comparison, never a wrong answer.
+type HashMemo = quick_cache::sync::Cache<MemoKey, TokenHash>;
+
+/// How many trailing bytes of a token the memo hashes.
+const MEMO_TAIL: usize = 32;
+
+fn memo_tail(bytes: &[u8]) -> &[u8] {
+    &bytes[bytes.len().saturating_sub(MEMO_TAIL)..]
+}
+
+/// A token's exact bytes, hashed by their tail and compared whole.
+#[derive(Clone, PartialEq, Eq)]
+struct MemoKey(Box<[u8]>);
+
+impl std::hash::Hash for MemoKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        memo_tail(&self.0).hash(state);
+    }
+}
+
+/// A borrowed token looking itself up in the memo.
+#[derive(PartialEq, Eq)]
+struct MemoRef<'a>(&'a [u8]);
+
+impl std::hash::Hash for MemoRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        memo_tail(self.0).hash(state);
+    }
+}
+
+impl quick_cache::Equivalent<MemoKey> for MemoRef<'_> {
+    fn equivalent(&self, key: &MemoKey) -> bool {
+        *self.0 == *key.0
+    }
+}
 
 struct Inner<C> {
     validator: Arc<dyn TokenValidator<C>>,
@@ -257,7 +291,7 @@ impl<C: JwtClaims> Authenticator<C> {
             .inner
             .memo
             .as_ref()
-            .and_then(|m| m.get(token.as_bytes()))
+            .and_then(|m| m.get(&MemoRef(token.as_bytes())))
         {
             Some(hash) => CacheKey {
                 fingerprint: self.inner.fingerprint,
@@ -577,7 +611,7 @@ impl<C: JwtClaims> Inner<C> {
             return;
         };
         if let Some(memo) = &self.memo {
-            memo.insert(Box::from(token.as_bytes()), key.token);
+            memo.insert(MemoKey(Box::from(token.as_bytes())), key.token);
         }
         // A local validation is kept in process only: reading it back from a shared store
         // would cost more than verifying again.
