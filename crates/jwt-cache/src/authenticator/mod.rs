@@ -661,3 +661,23 @@ impl<C: JwtClaims> Inner<C> {
 // `MemoryCache` is named in the docs above.
 #[allow(unused_imports)]
 use MemoryCache as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memo_answers_only_for_the_exact_bytes() {
+        let memo = HashMemo::new(10);
+        let tail = "x".repeat(MEMO_TAIL);
+        let (a, b) = (format!("aaa.bbb.{tail}"), format!("aaa.ccc.{tail}"));
+        memo.insert(MemoKey(Box::from(a.as_bytes())), TokenHash::of(&a));
+        // Same tail, other bytes: found in the same bucket, refused by the comparison.
+        assert_eq!(memo.get(&MemoRef(b.as_bytes())), None);
+        assert_eq!(memo.get(&MemoRef(a.as_bytes())), Some(TokenHash::of(&a)));
+        // Tokens shorter than the tail work too.
+        memo.insert(MemoKey(Box::from(&b"a.b.c"[..])), TokenHash::of("a.b.c"));
+        assert_eq!(memo.get(&MemoRef(b"a.b.c")), Some(TokenHash::of("a.b.c")));
+        assert_eq!(memo.get(&MemoRef(b"a.b.d")), None);
+    }
+}
