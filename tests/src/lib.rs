@@ -196,6 +196,23 @@ pub mod harness {
     use tower::util::BoxCloneSyncService;
     use tower::{ServiceBuilder, ServiceExt};
 
+    /// The inner service: counts the requests that reach it and answers with the subject of
+    /// their claims, or `anonymous`.
+    fn echo_subject(
+        calls: Arc<AtomicUsize>,
+    ) -> impl Fn(Request<String>) -> std::future::Ready<Result<Response<String>, Infallible>> + Clone
+    {
+        move |req: Request<String>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let sub = req
+                .extensions()
+                .get::<Arc<StandardClaims>>()
+                .map(|c| c.sub.clone())
+                .unwrap_or_else(|| "anonymous".into());
+            std::future::ready(Ok(Response::new(sub)))
+        }
+    }
+
     /// A service behind the layer, and a count of the requests that reached it.
     #[derive(Clone)]
     pub struct Stack {
@@ -241,15 +258,7 @@ pub mod harness {
             let calls = inner_calls.clone();
             let svc = ServiceBuilder::new()
                 .layer(layer)
-                .service_fn(move |req: Request<String>| {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    let sub = req
-                        .extensions()
-                        .get::<Arc<StandardClaims>>()
-                        .map(|c| c.sub.clone())
-                        .unwrap_or_else(|| "anonymous".into());
-                    async move { Ok::<_, Infallible>(Response::new(sub)) }
-                });
+                .service_fn(echo_subject(calls));
             Stack {
                 svc: BoxCloneSyncService::new(svc),
                 inner_calls,
@@ -270,15 +279,7 @@ pub mod harness {
                 .layer(tower_http::auth::AsyncRequireAuthorizationLayer::new(
                     authorizer,
                 ))
-                .service_fn(move |req: Request<String>| {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    let sub = req
-                        .extensions()
-                        .get::<Arc<StandardClaims>>()
-                        .map(|c| c.sub.clone())
-                        .unwrap_or_else(|| "anonymous".into());
-                    async move { Ok::<_, Infallible>(Response::new(sub)) }
-                });
+                .service_fn(echo_subject(calls));
             Stack {
                 svc: BoxCloneSyncService::new(svc),
                 inner_calls,

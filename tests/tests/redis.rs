@@ -352,11 +352,7 @@ async fn garbage_and_forged_values_are_misses() {
         .into_iter()
         .enumerate()
     {
-        let () = honest
-            .client()
-            .set(redis_key.clone(), garbage.to_vec(), None, None, false)
-            .await
-            .unwrap();
+        plant(honest.client(), redis_key.clone(), garbage.to_vec()).await;
         let (decode_errors, cache_errors) =
             (honest.stats().decode_errors(), auth.stats().cache_errors());
         let r = s.send(Some(&token)).await;
@@ -420,11 +416,7 @@ async fn garbage_and_forged_values_are_misses() {
     let other_key = honest.entry_key(&auth.cache_key(&other));
     wait_for_key(honest.client(), &other_key).await;
     let stolen: Vec<u8> = honest.client().get(other_key.clone()).await.unwrap();
-    let () = honest
-        .client()
-        .set(redis_key.clone(), stolen, None, None, false)
-        .await
-        .unwrap();
+    plant(honest.client(), redis_key.clone(), stolen).await;
     let decode_errors = honest.stats().decode_errors();
     assert_eq!(s.send(Some(&token)).await.body, "alice");
     assert_eq!(honest.stats().decode_errors(), decode_errors + 1);
@@ -492,17 +484,7 @@ async fn without_an_integrity_key_redis_serves_no_claims() {
     wait_for_key(insecure.client(), &written).await;
     let value: Vec<u8> = insecure.client().get(written).await.unwrap();
     let forged = with_signature_of(&a, &rs256(&claims("zed")));
-    let () = c
-        .client()
-        .set(
-            c.entry_key(&auth.cache_key(&forged)),
-            value,
-            None,
-            None,
-            false,
-        )
-        .await
-        .unwrap();
+    plant(c.client(), c.entry_key(&auth.cache_key(&forged)), value).await;
     let r = s.send(Some(&forged)).await;
     assert_eq!(r.status, 401, "{r:?}");
     assert!(r.challenge.unwrap().contains("bad signature"));
@@ -539,11 +521,7 @@ async fn a_signed_value_replayed_after_its_lifetime_is_refused() {
     assert_eq!(v.calls(), 1, "a hit within the lifetime");
     tokio::time::sleep(Duration::from_millis(1300)).await;
     // Replayed, without a TTL.
-    let () = c
-        .client()
-        .set(entry.clone(), captured, None, None, false)
-        .await
-        .unwrap();
+    plant(c.client(), entry.clone(), captured).await;
     let decode_errors = c.stats().decode_errors();
     assert_eq!(s.send(Some(&token)).await.status, 200);
     assert_eq!(
@@ -625,17 +603,7 @@ async fn an_entry_whose_ids_differ_from_the_tokens_is_refused() {
     let mk = c.entry_key(&auth.cache_key(&mallory));
     wait_for_key(c.client(), &mk).await;
     let value: Vec<u8> = c.client().get(mk).await.unwrap();
-    let () = c
-        .client()
-        .set(
-            c.entry_key(&auth.cache_key(&alice)),
-            value,
-            None,
-            None,
-            false,
-        )
-        .await
-        .unwrap();
+    plant(c.client(), c.entry_key(&auth.cache_key(&alice)), value).await;
     let before = c.stats().decode_errors();
     assert_eq!(s.send(Some(&alice)).await.body, "alice");
     assert_eq!(c.stats().decode_errors(), before + 1);
@@ -677,6 +645,14 @@ async fn unauthenticated_junk_costs_no_redis_call() {
         0,
         "no claims written"
     );
+}
+
+/// SET a raw value under `key`, with no TTL (what someone who can write to Redis does).
+async fn plant(client: &impl KeysInterface, key: String, value: impl Into<Vec<u8>>) {
+    let () = client
+        .set(key, value.into(), None, None, false)
+        .await
+        .unwrap();
 }
 
 /// PTTL of a key, in ms.
