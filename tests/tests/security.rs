@@ -302,3 +302,51 @@ async fn a_request_joining_a_shared_validation_applies_its_own_revocation_answer
     assert_eq!(leader.await.unwrap().status, 200, "the leader's did not");
     assert_eq!(v.calls(), 1, "one shared validation");
 }
+
+#[tokio::test]
+async fn a_remote_validators_refusals_are_remembered_briefly_and_apart() {
+    let v = CountingValidator::new(rs256_validator(AUD)).remote();
+    let s = Stack::new(
+        JwtCacheLayer::builder(v.clone())
+            .cache(MemoryCache::new(100))
+            .negative_cache(8, Duration::from_millis(300))
+            .build(),
+    );
+    let good = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&good)).await.status, 200);
+    // A refused token is refused again from memory: one validator call for five requests.
+    let forged = {
+        let (signed, _) = good.rsplit_once('.').unwrap();
+        let other = rs256(&claims("zed"));
+        format!("{signed}.{}", other.rsplit_once('.').unwrap().1)
+    };
+    let calls = v.calls();
+    for _ in 0..5 {
+        let r = s.send(Some(&forged)).await;
+        assert!(r.challenge.unwrap().contains("bad signature"));
+    }
+    assert_eq!(v.calls(), calls + 1);
+    // ... for a while only.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.send(Some(&forged)).await.status, 401);
+    assert_eq!(v.calls(), calls + 2);
+    // A flood of garbage fills only the negative cache: the good token stays a hit.
+    for i in 0..200 {
+        let junk = rs256(&claims(&format!("junk{i}")))
+            .rsplit_once('.')
+            .map(|(signed, _)| format!("{signed}.{}", forged.rsplit_once('.').unwrap().1))
+            .unwrap();
+        assert_eq!(s.send(Some(&junk)).await.status, 401);
+    }
+    let calls = v.calls();
+    assert_eq!(s.send(Some(&good)).await.status, 200);
+    assert_eq!(v.calls(), calls, "still a hit");
+    // A transient failure is never remembered.
+    v.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let fresh = rs256(&claims("bob"));
+    for _ in 0..3 {
+        assert_eq!(s.send(Some(&fresh)).await.status, 503);
+    }
+    v.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.send(Some(&fresh)).await.status, 200);
+}

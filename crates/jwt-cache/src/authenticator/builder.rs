@@ -24,6 +24,8 @@ pub(crate) struct Settings {
     pub(crate) revocation_unavailable: RevocationUnavailable,
     pub(crate) hash_memo: usize,
     pub(crate) sources: crate::token::TokenSources,
+    pub(crate) negative_capacity: usize,
+    pub(crate) negative_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -40,6 +42,8 @@ impl Default for Settings {
             revocation_unavailable: RevocationUnavailable::FailOpen,
             hash_memo: 10_000,
             sources: crate::token::TokenSources::default(),
+            negative_capacity: 10_000,
+            negative_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -183,6 +187,17 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     /// only from the cookie or header configured above.
     pub fn bearer_header(mut self, yes: bool) -> Self {
         self.settings.sources.bearer = yes;
+        self
+    }
+
+    /// The negative cache of a remote validator (default 10 000 tokens for 10 s; capacity 0
+    /// turns it off): a token the validator refused is refused again from memory, without a
+    /// lookup or a validator call, for `ttl`. A separate, bounded store, so a flood of garbage
+    /// tokens never evicts a good validation; a transient failure (`Unavailable`) is never
+    /// remembered. A local validator has none: verifying again costs less than remembering.
+    pub fn negative_cache(mut self, capacity: usize, ttl: Duration) -> Self {
+        self.settings.negative_capacity = capacity;
+        self.settings.negative_ttl = ttl;
         self
     }
 

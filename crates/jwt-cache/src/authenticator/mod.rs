@@ -129,10 +129,14 @@ impl quick_cache::Equivalent<MemoKey> for MemoRef<'_> {
     }
 }
 
+/// Tokens a remote validator refused, by cache key: the refusal and until when (ms).
+type NegativeCache = quick_cache::sync::Cache<CacheKey, (ValidationError, u64)>;
+
 struct Inner<C> {
     validator: Arc<dyn TokenValidator<C>>,
     cache: Arc<dyn ClaimsCache<C>>,
     memo: Option<HashMemo>,
+    negative: Option<NegativeCache>,
     fingerprint: Fingerprint,
     local: bool,
     settings: Settings,
@@ -192,11 +196,14 @@ impl<C: JwtClaims> Authenticator<C> {
         let fingerprint = Fingerprint::of(&[&validator.fingerprint().0, claims_id.as_bytes()]);
         let local = validator.is_local();
         let memo = (settings.hash_memo > 0).then(|| HashMemo::new(settings.hash_memo));
+        let negative = (!local && settings.negative_capacity > 0)
+            .then(|| NegativeCache::new(settings.negative_capacity));
         Authenticator {
             inner: Arc::new(Inner {
                 validator,
                 cache,
                 memo,
+                negative,
                 fingerprint,
                 local,
                 settings,
@@ -300,6 +307,9 @@ impl<C: JwtClaims> Authenticator<C> {
             None => self.cache_key(token),
         };
         let inner = &self.inner;
+        if let Some(refused) = inner.refused_before(&key) {
+            return AuthFuture::ready(Err(Rejection::InvalidToken(refused)));
+        }
         let next = match inner.cache.get_now(&key) {
             // An in-process cache answers here, and a hit needs no allocation at all.
             Some(lookup) => match inner.decide(key, lookup) {
@@ -494,9 +504,17 @@ impl<C: JwtClaims> Inner<C> {
     ) -> ValidationResult<C> {
         self.stats.validations.fetch_add(1, Ordering::Relaxed);
         let (validated, waited) = self.validate_bounded(&token).await;
-        let validated = validated.map_err(Rejection::InvalidToken)?;
-        self.check_lifetime(&validated.meta, now_secs())
-            .map_err(Rejection::InvalidToken)?;
+        let validated = match validated {
+            Ok(v) => v,
+            Err(e) => {
+                self.remember_refusal(key, &e);
+                return Err(Rejection::InvalidToken(e));
+            }
+        };
+        if let Err(e) = self.check_lifetime(&validated.meta, now_secs()) {
+            self.remember_refusal(key, &e);
+            return Err(Rejection::InvalidToken(e));
+        }
         let validated = Arc::new(validated);
         let signed = SignedHash::of(&token);
         // The lookup may already have answered for this token's ids (one round trip on Redis).
@@ -527,6 +545,22 @@ impl<C: JwtClaims> Inner<C> {
         }
         self.store(key, signed, validated.clone(), &token);
         Ok(validated)
+    }
+
+    /// A remote validator's recent refusal of this token, if any (the negative cache).
+    fn refused_before(&self, key: &CacheKey) -> Option<ValidationError> {
+        let (e, until) = self.negative.as_ref()?.get(key)?;
+        (until > now_ms()).then_some(e)
+    }
+
+    /// Remember a remote validator's refusal for a while; never a transient failure.
+    fn remember_refusal(&self, key: CacheKey, e: &ValidationError) {
+        if let Some(negative) = &self.negative
+            && !matches!(e, ValidationError::Unavailable(_))
+        {
+            let until = crate::cache::deadline_ms(now_ms(), self.settings.negative_ttl);
+            negative.insert(key, (e.clone(), until));
+        }
     }
 
     /// The validator's answer, or `Unavailable` after `validation_timeout`, and whether it had
