@@ -30,7 +30,6 @@ pub use self::builder::{JwtCacheBuilder, RevocationUnavailable};
 pub use self::future::AuthFuture;
 use self::single_flight::SingleFlight;
 use crate::cache::claims_cache::ClaimsCache;
-use crate::cache::memory::MemoryCache;
 use crate::cache::{
     CacheKey, Fill, Lookup, REVOCATION_MARGIN, Revocation, RevocationCheck, now_ms,
 };
@@ -214,7 +213,7 @@ impl<C: JwtClaims> Authenticator<C> {
     }
 
     /// An authenticator with the default settings and an in-process cache of
-    /// [`MemoryCache::DEFAULT_CAPACITY`] entries.
+    /// [`MemoryCache::DEFAULT_CAPACITY`](crate::MemoryCache::DEFAULT_CAPACITY) entries.
     pub fn new(validator: impl TokenValidator<C>) -> Self {
         JwtCacheBuilder::new(validator).build_authenticator()
     }
@@ -247,11 +246,29 @@ impl<C: JwtClaims> Authenticator<C> {
         &self.inner.stats
     }
 
-    /// The cache key of a token for this authenticator.
+    /// The cache key of a token for this authenticator (its SHA-256 from the hash memo when
+    /// the token is there).
     pub fn cache_key(&self, token: &str) -> CacheKey {
+        let remembered = self
+            .inner
+            .memo
+            .as_ref()
+            .and_then(|m| m.get(&MemoRef(token.as_bytes())));
         CacheKey {
             fingerprint: self.inner.fingerprint,
-            token: TokenHash::of(token),
+            token: remembered.unwrap_or_else(|| TokenHash::of(token)),
+        }
+    }
+
+    /// The token a request carries in the configured places, checked for syntax; `None`: no
+    /// token at all.
+    fn token_in<'a>(
+        &self,
+        headers: &'a (impl crate::adapter::RequestHeaders + ?Sized),
+    ) -> Result<Option<&'a str>, Rejection> {
+        match self.inner.settings.sources.extract(headers)? {
+            Some(raw) => crate::token::classify(raw, self.inner.settings.max_token_len).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -263,11 +280,8 @@ impl<C: JwtClaims> Authenticator<C> {
         &self,
         headers: &(impl crate::adapter::RequestHeaders + ?Sized),
     ) -> Result<Option<AuthFuture<C>>, Rejection> {
-        match self.inner.settings.sources.extract(headers)? {
-            Some(raw) => {
-                let token = crate::token::classify(raw, self.inner.settings.max_token_len)?;
-                Ok(Some(self.authenticate_compact(token)))
-            }
+        match self.token_in(headers)? {
+            Some(token) => Ok(Some(self.authenticate_compact(token))),
             None if self.inner.settings.optional => Ok(None),
             None => Err(Rejection::MissingToken),
         }
@@ -280,8 +294,7 @@ impl<C: JwtClaims> Authenticator<C> {
         &self,
         headers: &'a (impl crate::adapter::RequestHeaders + ?Sized),
     ) -> Option<&'a str> {
-        let raw = self.inner.settings.sources.extract(headers).ok()??;
-        crate::token::classify(raw, self.inner.settings.max_token_len).ok()
+        self.token_in(headers).ok().flatten()
     }
 
     /// Authenticate a bearer token.
@@ -294,18 +307,7 @@ impl<C: JwtClaims> Authenticator<C> {
 
     /// `token` passed the compact-form check.
     fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
-        let key = match self
-            .inner
-            .memo
-            .as_ref()
-            .and_then(|m| m.get(&MemoRef(token.as_bytes())))
-        {
-            Some(hash) => CacheKey {
-                fingerprint: self.inner.fingerprint,
-                token: hash,
-            },
-            None => self.cache_key(token),
-        };
+        let key = self.cache_key(token);
         let inner = &self.inner;
         if let Some(refused) = inner.refused_before(&key) {
             return AuthFuture::ready(Err(Rejection::InvalidToken(refused)));
@@ -442,31 +444,34 @@ impl<C: JwtClaims> Inner<C> {
     /// validate (a miss, or a hit whose signing key has left the key set: that entry is
     /// dropped without waiting).
     fn decide(&self, key: CacheKey, lookup: Lookup<C>) -> Decision<C> {
-        match lookup {
-            Lookup::Hit(v) => match self.recheck(&v.meta) {
-                Ok(()) => Decision::Done(Ok(v.claims.clone())),
-                Err(Some(e)) => Decision::Done(Err(Rejection::InvalidToken(e))),
-                Err(None) => {
-                    let cache = self.cache.clone();
-                    self.fire_and_forget(Box::pin(async move { cache.remove(&key).await }));
-                    Decision::Validate(None)
-                }
-            },
-            Lookup::Revoked => Decision::Done(Err(Rejection::Revoked)),
+        // A hit, revocation-checked by the cache or not (`Unchecked`: the store is down).
+        let (v, checked) = match lookup {
+            Lookup::Hit(v) => (v, true),
             Lookup::Unchecked(v) => {
                 self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
-                match self.recheck(&v.meta) {
-                    Err(Some(e)) => Decision::Done(Err(Rejection::InvalidToken(e))),
-                    Err(None) => Decision::Validate(None),
-                    Ok(()) => match self.settings.revocation_unavailable {
-                        RevocationUnavailable::FailOpen => Decision::Done(Ok(v.claims.clone())),
-                        RevocationUnavailable::FailClosed => Decision::Done(Err(
-                            Rejection::Unavailable("revocation store unavailable".into()),
-                        )),
-                    },
-                }
+                (v, false)
             }
-            Lookup::Miss(check) => Decision::Validate(check),
+            Lookup::Revoked => return Decision::Done(Err(Rejection::Revoked)),
+            Lookup::Miss(check) => return Decision::Validate(check),
+        };
+        match self.recheck(&v.meta) {
+            Err(Some(e)) => Decision::Done(Err(Rejection::InvalidToken(e))),
+            // A checked entry whose key left the key set is dropped (an unchecked one sits in
+            // a store that is down: nothing to drop it from).
+            Err(None) => {
+                if checked {
+                    let cache = self.cache.clone();
+                    self.fire_and_forget(Box::pin(async move { cache.remove(&key).await }));
+                }
+                Decision::Validate(None)
+            }
+            Ok(()) if checked => Decision::Done(Ok(v.claims.clone())),
+            Ok(()) => match self.settings.revocation_unavailable {
+                RevocationUnavailable::FailOpen => Decision::Done(Ok(v.claims.clone())),
+                RevocationUnavailable::FailClosed => Decision::Done(Err(Rejection::Unavailable(
+                    "revocation store unavailable".into(),
+                ))),
+            },
         }
     }
 
@@ -691,10 +696,6 @@ impl<C: JwtClaims> Inner<C> {
         (!ttl.is_zero()).then_some(ttl)
     }
 }
-
-// `MemoryCache` is named in the docs above.
-#[allow(unused_imports)]
-use MemoryCache as _;
 
 #[cfg(test)]
 mod tests {
