@@ -428,12 +428,12 @@ impl<C> fmt::Debug for RequireScope<C> {
 impl<C> RequireScope<C> {
     /// Require the scope `scope`.
     pub fn scope(scope: impl Into<String>) -> Self {
-        Self::new(Requirement::Scope(Arc::from(scope.into())))
+        Self::new(Requirement::scope(scope))
     }
 
     /// Require the role `role`.
     pub fn role(role: impl Into<String>) -> Self {
-        Self::new(Requirement::Role(Arc::from(role.into())))
+        Self::new(Requirement::role(role))
     }
 
     /// Require `requirement`.
@@ -499,18 +499,19 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         use futures_util::TryFutureExt;
-        let verdict = match req.extensions().get::<Arc<C>>() {
-            Some(claims) if self.requirement.requirement.met_by(&**claims) => None,
-            Some(_) => Some(self.requirement.requirement.rejection()),
-            None => Some(Rejection::MissingToken),
+        let verdict = {
+            let ext = req.extensions();
+            self.requirement
+                .requirement
+                .check(ext.get::<Arc<C>>().map(|c| &**c))
         };
         match verdict {
-            None => futures_util::future::Either::Left(
+            Ok(()) => futures_util::future::Either::Left(
                 self.service
                     .call(req)
                     .map_ok(ServiceResponse::map_into_left_body as fn(_) -> _),
             ),
-            Some(rejection) => {
+            Err(rejection) => {
                 let res = req.into_response(rejection_response(&rejection, None));
                 futures_util::future::Either::Right(ready(Ok(res.map_into_right_body())))
             }

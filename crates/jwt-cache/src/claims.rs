@@ -105,6 +105,27 @@ pub enum Requirement {
 }
 
 impl Requirement {
+    /// Require the scope `scope`.
+    pub fn scope(scope: impl Into<String>) -> Self {
+        Requirement::Scope(std::sync::Arc::from(scope.into()))
+    }
+
+    /// Require the role `role`.
+    pub fn role(role: impl Into<String>) -> Self {
+        Requirement::Role(std::sync::Arc::from(role.into()))
+    }
+
+    /// What an adapter does with a request's claims (what the authentication middleware put
+    /// in it, if anything): let it through, or refuse it with 403 `insufficient_scope`, or
+    /// 401 when there are no claims at all.
+    pub fn check<C: Scopes + ?Sized>(&self, claims: Option<&C>) -> Result<(), crate::Rejection> {
+        match claims {
+            Some(c) if self.met_by(c) => Ok(()),
+            Some(_) => Err(self.rejection()),
+            None => Err(crate::Rejection::MissingToken),
+        }
+    }
+
     /// Whether `claims` meet it.
     pub fn met_by<C: Scopes + ?Sized>(&self, claims: &C) -> bool {
         match self {

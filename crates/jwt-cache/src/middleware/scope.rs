@@ -12,7 +12,6 @@ use tower_service::Service;
 
 use super::DefaultRejection;
 use crate::claims::{Requirement, Scopes};
-use crate::error::Rejection;
 
 /// A tower layer that lets a request through only if its claims (type `C`, put there by
 /// [`JwtCacheLayer`](crate::JwtCacheLayer)) meet a [`Requirement`]; otherwise 403
@@ -52,12 +51,12 @@ impl<C> std::fmt::Debug for RequireScope<C> {
 impl<C> RequireScope<C> {
     /// Require the scope `scope`.
     pub fn scope(scope: impl Into<String>) -> Self {
-        Self::new(Requirement::Scope(Arc::from(scope.into())))
+        Self::new(Requirement::scope(scope))
     }
 
     /// Require the role `role`.
     pub fn role(role: impl Into<String>) -> Self {
-        Self::new(Requirement::Role(Arc::from(role.into())))
+        Self::new(Requirement::role(role))
     }
 
     /// Require `requirement`.
@@ -119,19 +118,15 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let verdict = match req.extensions().get::<Arc<C>>() {
-            Some(claims) if self.layer.requirement.met_by(&**claims) => None,
-            Some(_) => Some(self.layer.requirement.rejection()),
-            None => Some(Rejection::MissingToken),
-        };
-        match verdict {
-            None => {
+        let claims = req.extensions().get::<Arc<C>>().map(|c| &**c);
+        match self.layer.requirement.check(claims) {
+            Ok(()) => {
                 // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 Either::Left(inner.call(req))
             }
-            Some(rejection) => {
+            Err(rejection) => {
                 Either::Right(ready(Ok(DefaultRejection::response(&rejection, None))))
             }
         }
