@@ -5,15 +5,14 @@
 //! pipeline to each node involved in parallel, so it is still one round trip of latency.
 
 use base64::Engine;
-use jwt_cache::cache::{CacheKey, SignedHash};
-use sha2::{Digest, Sha256};
+use jwt_cache::cache::{CacheKey, IdHash, SignedHash};
 
-fn b64(bytes: &[u8]) -> String {
+/// Base64url without padding: how hashes are written in key names and log members.
+pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The key scheme. `{…}` is a Redis Cluster hash tag: a token's cache entries and its token
-/// revocation marker live in one slot.
+/// The key scheme (see the module docs).
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: String,
@@ -49,11 +48,11 @@ impl Keys {
 
     /// `{prefix}j:<sha256(jti)>`
     pub(crate) fn jti_revoked(&self, jti: &str) -> String {
-        format!("{}j:{}", self.prefix, b64(&Sha256::digest(jti.as_bytes())))
+        format!("{}j:{}", self.prefix, b64(&IdHash::of(jti).0))
     }
 
     /// `{prefix}s:<sha256(sub)>`, value: revoke tokens with `iat` before this (seconds).
     pub(crate) fn subject_revoked(&self, sub: &str) -> String {
-        format!("{}s:{}", self.prefix, b64(&Sha256::digest(sub.as_bytes())))
+        format!("{}s:{}", self.prefix, b64(&IdHash::of(sub).0))
     }
 }

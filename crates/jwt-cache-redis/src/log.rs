@@ -18,9 +18,7 @@
 use base64::Engine;
 use jwt_cache::cache::{IdHash, SignedHash, StoredRevocation};
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
+use crate::keys::b64;
 
 fn unb64(s: &str) -> Option<[u8; 32]> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD

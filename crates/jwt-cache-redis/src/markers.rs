@@ -21,25 +21,41 @@ pub(crate) fn marker_keys(keys: &Keys, signed: &SignedHash, meta: &TokenMeta) ->
     out
 }
 
-/// Whether the fetched markers (in [`marker_keys`] order) revoke a token with `meta`.
-pub(crate) fn markers_revoke(meta: &TokenMeta, markers: &[Option<Vec<u8>>]) -> bool {
-    let mut it = markers.iter();
-    if it.next().is_some_and(Option::is_some) {
+/// Whether what a store said about a token's ids revokes it: `found` holds, in
+/// [`marker_keys`] order (token, then `jti` if the token has one, then subject if it has one),
+/// for each id `None` when nothing revokes it, or `Some(time)` when something does; the time
+/// matters for the subject only (its `issued_before`; `None` when unreadable, which revokes:
+/// fail closed on garbage). Shared by the per-key markers and the tiered cache's revocation log.
+pub(crate) fn revokes(
+    meta: &TokenMeta,
+    found: impl IntoIterator<Item = Option<Option<u64>>>,
+) -> bool {
+    let mut it = found.into_iter();
+    // A token or jti revocation revokes by its presence, whatever it holds.
+    if it.next().is_some_and(|f| f.is_some()) {
         return true;
     }
-    if meta.jti.is_some() && it.next().is_some_and(Option::is_some) {
+    if meta.jti.is_some() && it.next().is_some_and(|f| f.is_some()) {
         return true;
     }
     if meta.sub.is_some()
-        && let Some(Some(v)) = it.next()
+        && let Some(Some(before)) = it.next()
     {
-        // An unreadable subject marker revokes (fail closed on garbage).
-        let before = std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok());
         return before.is_none_or(|before| Revocation::subject_covers(before, meta.iat));
     }
     false
+}
+
+/// Whether the fetched markers (in [`marker_keys`] order) revoke a token with `meta`.
+pub(crate) fn markers_revoke(meta: &TokenMeta, markers: &[Option<Vec<u8>>]) -> bool {
+    let found = markers.iter().map(|m| {
+        m.as_ref().map(|v| {
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+        })
+    });
+    revokes(meta, found)
 }
 
 /// `KEYS[1]` = subject marker, `ARGV[1]` = issued_before, `ARGV[2]` = TTL in ms. Keeps the
@@ -72,7 +88,39 @@ pub(crate) const MAX_TTL_MS: u64 = 10 * 366 * 24 * 3600 * 1000;
 mod tests {
     use std::time::Duration;
 
-    use super::px;
+    use jwt_cache::validator::TokenMeta;
+
+    use super::{px, revokes};
+
+    #[test]
+    fn the_revocation_verdict() {
+        let meta = TokenMeta {
+            jti: Some("j".into()),
+            sub: Some("s".into()),
+            iat: Some(100),
+            ..Default::default()
+        };
+        // token, jti, subject
+        assert!(!revokes(&meta, [None, None, None]));
+        assert!(revokes(&meta, [Some(None), None, None]), "any token marker");
+        assert!(
+            revokes(&meta, [None, Some(Some(1)), None]),
+            "any jti marker"
+        );
+        assert!(revokes(&meta, [None, None, Some(Some(101))]));
+        assert!(
+            !revokes(&meta, [None, None, Some(Some(100))]),
+            "issued at the time"
+        );
+        assert!(revokes(&meta, [None, None, Some(None)]), "unreadable time");
+        // Without a jti, the second entry is the subject's.
+        let no_jti = TokenMeta {
+            jti: None,
+            ..meta.clone()
+        };
+        assert!(revokes(&no_jti, [None, Some(Some(101))]));
+        assert!(!revokes(&no_jti, [None, Some(Some(50))]));
+    }
 
     #[test]
     fn px_saturates() {

@@ -152,21 +152,13 @@ impl<C: JwtClaims> TieredCache<C> {
                 Ok((scores, before))
             })
             .await?;
+        // In `members` order: token, then jti if any, then subject if any (the subject with
+        // its time).
         let now = now_ms() as f64;
-        let live: Vec<bool> = scores.iter().map(|s| s.is_some_and(|s| s > now)).collect();
-        // In `members` order: token, then jti if any, then subject if any.
-        let mut it = live.into_iter();
-        if it.next().unwrap_or(false) {
-            return Ok(true);
-        }
-        if meta.jti.is_some() && it.next().unwrap_or(false) {
-            return Ok(true);
-        }
-        if meta.sub.is_some() && it.next().unwrap_or(false) {
-            // A subject without a readable time revokes all its tokens (fail closed).
-            return Ok(before.is_none_or(|b| Revocation::subject_covers(b, meta.iat)));
-        }
-        Ok(false)
+        let found = scores
+            .iter()
+            .map(|s| s.is_some_and(|s| s > now).then_some(before));
+        Ok(crate::markers::revokes(meta, found))
     }
 }
 
