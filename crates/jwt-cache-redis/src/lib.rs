@@ -323,16 +323,16 @@ where
         &self,
         key: &CacheKey,
         token: &str,
+        signed: &SignedHash,
     ) -> Result<(Lookup<C>, Option<u64>), CacheError> {
         let inner = &self.inner;
-        let signed = SignedHash::of(token);
         // Which jti/subject markers to fetch: named from the token's own (unverified) claims, so
         // they travel with the entry. The decision below uses the entry's validated claims and
         // refuses an entry whose ids differ from the token's.
         let peek = jwt_cache::cache::unverified_meta(token).unwrap_or_default();
         let entry_key = inner.codec.as_ref().map(|_| inner.keys.entry(key));
         let mut keys: Vec<String> = entry_key.iter().cloned().collect();
-        keys.extend(marker_keys(&inner.keys, &signed, &peek));
+        keys.extend(marker_keys(&inner.keys, signed, &peek));
         let mut markers = self.get_many(keys, inner.timeout).await?;
         let raw = match entry_key {
             Some(_) => markers.remove(0),
@@ -342,7 +342,7 @@ where
         // of a miss, so that a miss too costs one round trip.
         let miss = || {
             let revoked =
-                inner.local.is_revoked(&signed, &peek, now_ms()) || markers_revoke(&peek, &markers);
+                inner.local.is_revoked(signed, &peek, now_ms()) || markers_revoke(&peek, &markers);
             Lookup::Miss(Some(RevocationCheck {
                 jti: peek.jti.clone(),
                 sub: peek.sub.clone(),
@@ -366,10 +366,46 @@ where
             tracing::warn!(key = %entry_key, "redis entry does not match its token: treated as a miss");
             return Ok((miss(), None));
         }
-        if inner.local.is_revoked(&signed, &v.meta, now_ms()) || markers_revoke(&v.meta, &markers) {
+        if inner.local.is_revoked(signed, &v.meta, now_ms()) || markers_revoke(&v.meta, &markers) {
             return Ok((Lookup::Revoked, None));
         }
         Ok((Lookup::Hit(Arc::new(v)), Codec::not_after(&raw)))
+    }
+
+    /// Write a revocation's marker to Redis (only: the caller keeps it in memory as it
+    /// needs). A token or `jti` marker is `1`; a subject marker holds its `issued_before`,
+    /// written by a script that never weakens it.
+    pub(crate) async fn write_marker(
+        &self,
+        revocation: &Revocation,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let keys = &self.inner.keys;
+        let ms = px(ttl);
+        let client = self.inner.client.clone();
+        let (key, issued_before) = match revocation {
+            Revocation::Token(h) => (keys.token_revoked(h), None),
+            Revocation::Jti(j) => (keys.jti_revoked(j), None),
+            Revocation::Subject { sub, issued_before } => {
+                (keys.subject_revoked(sub), Some(*issued_before))
+            }
+        };
+        self.call(self.inner.write_timeout, async move {
+            match issued_before {
+                None => {
+                    client
+                        .set::<(), _, _>(key, "1", Some(Expiration::PX(ms)), None, false)
+                        .await
+                }
+                Some(before) => {
+                    let args = vec![before.to_string(), ms.to_string()];
+                    client
+                        .eval::<(), _, _, _>(SUBJECT_REVOKE_SCRIPT, vec![key], args)
+                        .await
+                }
+            }
+        })
+        .await
     }
 
     /// The key prefix.
@@ -460,7 +496,7 @@ where
     R: KeysInterface + LuaInterface + ClientLike + Clone + Send + Sync + 'static,
 {
     async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError> {
-        Ok(self.lookup(key, token).await?.0)
+        Ok(self.lookup(key, token, &SignedHash::of(token)).await?.0)
     }
 
     async fn put(
@@ -533,35 +569,6 @@ where
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "revocation not kept in memory; written to redis only");
         }
-        let keys = &self.inner.keys;
-        let ms = px(ttl);
-        let client = self.inner.client.clone();
-        let marker = match revocation {
-            Revocation::Token(h) => Some(keys.token_revoked(h)),
-            Revocation::Jti(j) => Some(keys.jti_revoked(j)),
-            Revocation::Subject { .. } => None,
-        };
-        if let Some(key) = marker {
-            return self
-                .call(self.inner.write_timeout, async move {
-                    client
-                        .set::<(), _, _>(key, "1", Some(Expiration::PX(ms)), None, false)
-                        .await
-                })
-                .await;
-        }
-        match revocation {
-            Revocation::Token(_) | Revocation::Jti(_) => Ok(()),
-            Revocation::Subject { sub, issued_before } => {
-                let key = keys.subject_revoked(sub);
-                let args = vec![issued_before.to_string(), ms.to_string()];
-                self.call(self.inner.write_timeout, async move {
-                    client
-                        .eval::<(), _, _, _>(SUBJECT_REVOKE_SCRIPT, vec![key], args)
-                        .await
-                })
-                .await
-            }
-        }
+        self.write_marker(revocation, ttl).await
     }
 }

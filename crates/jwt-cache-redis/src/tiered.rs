@@ -269,7 +269,7 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
         }
         let now = now_ms();
         let view = i.view.revocations();
-        match i.l2.lookup(key, token).await? {
+        match i.l2.lookup(key, token, &signed).await? {
             (Lookup::Hit(v), not_after) => {
                 if view.is_revoked(&signed, &v.meta, now) {
                     return Ok(Lookup::Revoked);
@@ -353,8 +353,9 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
             client.eval::<u64, _, _, _>(REVOKE_SCRIPT, keys, args).await
         })
         .await?;
-        // Per-key markers, for plain `RedisCache` instances on the same Redis.
-        i.l2.revoke(revocation, ttl).await
+        // Per-key markers, for plain `RedisCache` instances on the same Redis (this instance
+        // holds the revocation in its view already).
+        i.l2.write_marker(revocation, ttl).await
     }
 }
 
