@@ -93,6 +93,21 @@ fn ambiguous() -> Rejection {
     Rejection::InvalidRequest("token in more than one place")
 }
 
+/// The token a source saw `hits` times (`value` the last): none, exactly one non-empty, or a
+/// refusal (empty, or more than one).
+fn only<'a>(
+    hits: usize,
+    value: Option<&'a [u8]>,
+    empty: &'static str,
+) -> Result<Option<&'a [u8]>, Rejection> {
+    match (hits, value) {
+        (0, _) => Ok(None),
+        (1, Some(v)) if !v.is_empty() => Ok(Some(v)),
+        (1, _) => Err(Rejection::InvalidRequest(empty)),
+        _ => Err(ambiguous()),
+    }
+}
+
 impl TokenSources {
     /// The raw token, unchecked beyond being non-empty; `None`: no token anywhere.
     pub(crate) fn extract<'a>(
@@ -137,11 +152,8 @@ impl TokenSources {
                     }
                 }
             });
-            match (hits, value) {
-                (0, _) => {}
-                (1, Some(v)) if !v.is_empty() => place(v)?,
-                (1, _) => return Err(Rejection::InvalidRequest("empty token cookie")),
-                _ => return Err(ambiguous()),
+            if let Some(v) = only(hits, value, "empty token cookie")? {
+                place(v)?;
             }
         }
         if let Some(name) = &self.header {
@@ -151,11 +163,8 @@ impl TokenSources {
                 hits += 1;
                 value = Some(trim_ows(v));
             });
-            match (hits, value) {
-                (0, _) => {}
-                (1, Some(v)) if !v.is_empty() => place(v)?,
-                (1, _) => return Err(Rejection::InvalidRequest("empty token header")),
-                _ => return Err(ambiguous()),
+            if let Some(v) = only(hits, value, "empty token header")? {
+                place(v)?;
             }
         }
         Ok(found)
