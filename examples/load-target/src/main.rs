@@ -30,39 +30,35 @@ async fn main() {
         "TOKEN={}",
         issuer.token("load-user", Duration::from_secs(3600))
     );
-    let layer = |cache| {
-        JwtCacheLayer::builder(validator.clone())
-            .cache(cache)
-            .ttl(Duration::from_secs(600))
-            .build()
-    };
     let direct = JwtCacheLayer::builder(validator.clone())
         .ttl(Duration::ZERO)
         .build();
     let mut app = Router::new()
         .route("/direct", get(ok).layer(direct))
-        .route("/auth", get(ok).layer(layer(MemoryCache::new(100_000))))
+        .route(
+            "/auth",
+            get(ok).layer(cached(&validator, MemoryCache::new(100_000))),
+        )
         .route("/plain", get(ok));
     if let Ok(url) = std::env::var("REDIS_URL") {
         let l2 = || async { RedisCache::connect(&url).await.expect("REDIS_URL").build() };
-        let redis = JwtCacheLayer::builder(validator.clone())
-            .cache(l2().await)
-            .build();
+        let redis = cached(&validator, l2().await);
         let tiered = TieredCache::builder(l2().await)
             .start()
             .await
             .expect("tiered cache");
         app = app
             .route("/redis", get(ok).layer(redis))
-            .route("/tiered", get(ok).layer(layer_tiered(&validator, tiered)));
+            .route("/tiered", get(ok).layer(cached(&validator, tiered)));
     }
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
     axum::serve(listener, app).await.unwrap();
 }
 
-fn layer_tiered(
+/// The layer with `validator` over `cache`, caching for 10 minutes.
+fn cached(
     validator: &jwt_cache::JwtValidator,
-    cache: TieredCache<jwt_cache::StandardClaims>,
+    cache: impl jwt_cache::ClaimsCache<jwt_cache::StandardClaims>,
 ) -> JwtCacheLayer {
     JwtCacheLayer::builder(validator.clone())
         .cache(cache)
