@@ -309,9 +309,6 @@ impl<C: JwtClaims> Authenticator<C> {
     fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
         let key = self.cache_key(token);
         let inner = &self.inner;
-        if let Some(refused) = inner.refused_before(&key) {
-            return AuthFuture::ready(Err(Rejection::InvalidToken(refused)));
-        }
         let next = match inner.cache.get_now(&key) {
             // An in-process cache answers here, and a hit needs no allocation at all.
             Some(lookup) => match inner.decide(key, lookup) {
@@ -325,6 +322,11 @@ impl<C: JwtClaims> Authenticator<C> {
             None if inner.local => Next::Validate(Prior { checked: None }),
             None => Next::LookUp,
         };
+        // Past the in-process answer (so a hit pays nothing for it): a token a remote
+        // validator refused a moment ago is refused again without a lookup or a call.
+        if let Some(refused) = inner.refused_before(&key) {
+            return AuthFuture::ready(Err(Rejection::InvalidToken(refused)));
+        }
         let token: Arc<str> = Arc::from(token);
         let inner = inner.clone();
         AuthFuture::waiting(Box::pin(async move {
