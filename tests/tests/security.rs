@@ -89,7 +89,9 @@ async fn revoke_token_also_revokes_its_jti() {
     let token = rs256(&c);
     // Another token with the same jti (re-issued with another iat): different signed bytes.
     let mut c2 = c.clone();
-    c2["iat"] = json!(now() - 1);
+    // One second before the first token's own iat (not `now() - 1`: the clock may have
+    // ticked since `claims` read it, giving the same iat and the same signed part).
+    c2["iat"] = json!(c["iat"].as_u64().unwrap() - 1);
     let sibling = rs256(&c2);
     assert_ne!(SignedHash::of(&sibling), SignedHash::of(&token));
     assert_eq!(s.send(Some(&sibling)).await.status, 200);
