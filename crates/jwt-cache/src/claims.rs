@@ -32,11 +32,17 @@ impl Audience {
 
 /// The registered claims of RFC 7519 plus the usual profile claims, the default claims type.
 ///
-/// Unknown claims are ignored; every field but `sub` is optional.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Unknown claims are ignored; every field is optional. A token without a user (an OAuth
+/// client-credentials token: no `sub` in an introspection answer) has an empty `sub` and its
+/// `client_id`; see [`subject`](Self::subject).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StandardClaims {
-    /// Subject: who the token is about.
+    /// Subject: who the token is about; empty when the token names none.
+    #[serde(default)]
     pub sub: String,
+    /// The OAuth client the token was issued to (RFC 7662, RFC 9068), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// E-mail address, when the issuer adds one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -145,6 +151,12 @@ impl Requirement {
 }
 
 impl StandardClaims {
+    /// Who the token is about: `sub`, or `None` for a token that names no subject (a
+    /// client-credentials token; see [`client_id`](Self::client_id)).
+    pub fn subject(&self) -> Option<&str> {
+        (!self.sub.is_empty()).then_some(self.sub.as_str())
+    }
+
     /// Whether the space-separated `scope` claim holds `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope

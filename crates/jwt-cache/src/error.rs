@@ -41,6 +41,10 @@ pub enum ValidationError {
     /// marker could lapse before such a token does, so it is refused.
     #[error("token lifetime exceeds the allowed maximum")]
     LifetimeTooLong,
+    /// The authorization server says the token is not active (RFC 7662 `"active": false`:
+    /// revoked, expired, or never issued by it).
+    #[error("token not active")]
+    Inactive,
     /// The validator could not decide (auth service or key set unreachable). Transient:
     /// never cached, answered with 503.
     #[error("validator unavailable: {0}")]
@@ -62,6 +66,7 @@ impl ValidationError {
             ValidationError::WrongType => "wrong token type",
             ValidationError::MissingClaim(_) => "missing required claim",
             ValidationError::LifetimeTooLong => "token lifetime too long",
+            ValidationError::Inactive => "token not active",
             ValidationError::Unavailable(_) => "validator unavailable",
         }
     }
@@ -242,6 +247,10 @@ pub enum ConfigError {
     /// jsonwebtoken has no usable crypto provider (both or neither backend compiled in).
     #[error("jsonwebtoken has no crypto provider: {0}")]
     CryptoProvider(&'static str),
+    /// A key source could not be set up (discovery failed or named another issuer, the first
+    /// key set could not be fetched).
+    #[error("key source: {0}")]
+    KeySource(String),
     /// Something else.
     #[error("{0}")]
     Other(String),

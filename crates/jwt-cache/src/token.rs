@@ -174,10 +174,16 @@ impl TokenSources {
 /// Classify the bytes after `Bearer`: a compact JWS (the fast path, one vectorizable pass),
 /// a well-formed `b64token` that is not a JWS (`invalid_token`), or a malformed credential
 /// (`invalid_request`).
-pub(crate) fn classify(token: &[u8], max_len: usize) -> Result<&str, Rejection> {
+///
+/// With `opaque` (a validator that takes opaque access tokens, such as introspection), any
+/// `b64token` of at most `max_len` bytes is a token.
+pub(crate) fn classify(token: &[u8], max_len: usize, opaque: bool) -> Result<&str, Rejection> {
     match compact(token, max_len) {
         Ok(()) => Ok(std::str::from_utf8(token).expect("checked ASCII")),
         Err(_) if !is_b64token(token) => Err(malformed_credentials()),
+        Err(_) if opaque && token.len() <= max_len => {
+            Ok(std::str::from_utf8(token).expect("checked ASCII"))
+        }
         Err(e) => Err(Rejection::InvalidToken(e)),
     }
 }
@@ -311,14 +317,27 @@ pub struct SignedHash(pub [u8; 32]);
 impl SignedHash {
     /// Hash the signed part of a compact token (the whole string when it has no `.`).
     pub fn of(token: &str) -> Self {
-        let signed = token.rfind('.').map_or(token, |i| &token[..i]);
-        SignedHash(Sha256::digest(signed.as_bytes()).into())
+        SignedHash(Sha256::digest(signed_part(token).as_bytes()).into())
     }
 
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
         hex(&self.0)
     }
+}
+
+/// `header.payload` of a token with exactly three dot-separated parts; any other token (an
+/// opaque access token, which may hold dots of its own) is signed content as a whole.
+fn signed_part(token: &str) -> &str {
+    if let Some(last) = token.rfind('.') {
+        let head = &token[..last];
+        if let Some(mid) = head.rfind('.')
+            && !head[..mid].contains('.')
+        {
+            return head;
+        }
+    }
+    token
 }
 
 impl std::fmt::Debug for SignedHash {
@@ -428,6 +447,10 @@ mod tests {
             hex(&Sha256::digest(b"a.b"))
         );
         assert_ne!(SignedHash::of("a.b.c"), SignedHash::of("a.x.c"));
+        // Not a JWS (an opaque token, which may hold dots): the whole token.
+        assert_ne!(SignedHash::of("opaque.one"), SignedHash::of("opaque.two"));
+        assert_ne!(SignedHash::of("a.b.c.d"), SignedHash::of("a.b.c.e"));
+        assert_eq!(SignedHash::of("opaque").to_hex(), hex(&Sha256::digest(b"opaque")));
     }
 
     #[test]

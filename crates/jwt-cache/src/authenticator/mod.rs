@@ -138,6 +138,8 @@ struct Inner<C> {
     negative: Option<NegativeCache>,
     fingerprint: Fingerprint,
     local: bool,
+    /// The validator takes opaque tokens too (RFC 6750 `b64token`), not only compact JWTs.
+    opaque: bool,
     settings: Settings,
     flights: SingleFlight<CacheKey, ValidationResult<C>>,
     stats: AuthStats,
@@ -194,6 +196,7 @@ impl<C: JwtClaims> Authenticator<C> {
             .unwrap_or_else(|| std::any::type_name::<C>().to_owned());
         let fingerprint = Fingerprint::of(&[&validator.fingerprint().0, claims_id.as_bytes()]);
         let local = validator.is_local();
+        let opaque = validator.accepts_opaque();
         let memo = (settings.hash_memo > 0).then(|| HashMemo::new(settings.hash_memo));
         let negative = (!local && settings.negative_capacity > 0)
             .then(|| NegativeCache::new(settings.negative_capacity));
@@ -205,6 +208,7 @@ impl<C: JwtClaims> Authenticator<C> {
                 negative,
                 fingerprint,
                 local,
+                opaque,
                 settings,
                 flights: SingleFlight::default(),
                 stats: AuthStats::default(),
@@ -267,7 +271,10 @@ impl<C: JwtClaims> Authenticator<C> {
         headers: &'a (impl crate::adapter::RequestHeaders + ?Sized),
     ) -> Result<Option<&'a str>, Rejection> {
         match self.inner.settings.sources.extract(headers)? {
-            Some(raw) => crate::token::classify(raw, self.inner.settings.max_token_len).map(Some),
+            Some(raw) => {
+                crate::token::classify(raw, self.inner.settings.max_token_len, self.inner.opaque)
+                    .map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -299,13 +306,24 @@ impl<C: JwtClaims> Authenticator<C> {
 
     /// Authenticate a bearer token.
     pub fn authenticate(&self, token: &str) -> AuthFuture<C> {
+        if self.inner.opaque {
+            return match crate::token::classify(
+                token.as_bytes(),
+                self.inner.settings.max_token_len,
+                true,
+            ) {
+                Ok(token) => self.authenticate_compact(token),
+                Err(rejection) => AuthFuture::ready(Err(rejection)),
+            };
+        }
         if let Err(e) = check_compact(token, self.inner.settings.max_token_len) {
             return AuthFuture::ready(Err(Rejection::InvalidToken(e)));
         }
         self.authenticate_compact(token)
     }
 
-    /// `token` passed the compact-form check.
+    /// `token` passed the compact-form check (or, for a validator taking opaque tokens, the
+    /// `b64token` one).
     fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
         let key = self.cache_key(token);
         let inner = &self.inner;

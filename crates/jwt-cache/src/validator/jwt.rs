@@ -41,24 +41,58 @@ struct Policy {
 #[derive(Clone)]
 pub struct JwtValidator {
     keys: Vec<VerificationKey>,
+    #[cfg(feature = "jwks")]
+    source: Option<super::jwks::JwksKeySource>,
     policy: Policy,
-    validations: Arc<[Validation]>,
+    /// One `Validation` per algorithm (the policy is the same for every key; a key's pinned
+    /// algorithms are checked before it is used).
+    validations: Arc<[(Algorithm, Validation)]>,
+}
+
+/// Every algorithm a key can be pinned to.
+const ALGORITHMS: [Algorithm; 12] = [
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::EdDSA,
+];
+
+/// Why no key verified a token: a `kid` naming no key is told apart, so a key source can
+/// refetch.
+enum Miss {
+    UnknownKid,
+    Refused(ValidationError),
 }
 
 impl std::fmt::Debug for JwtValidator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtValidator")
-            .field("keys", &self.keys)
-            .field("policy", &self.policy)
-            .finish()
+        let mut d = f.debug_struct("JwtValidator");
+        d.field("keys", &self.keys);
+        #[cfg(feature = "jwks")]
+        d.field("source", &self.source);
+        d.field("policy", &self.policy).finish()
     }
 }
 
 impl JwtValidator {
     /// A validator with one key.
     pub fn new(key: VerificationKey) -> Self {
+        Self::with_keys(vec![key])
+    }
+
+    fn with_keys(keys: Vec<VerificationKey>) -> Self {
         let mut v = JwtValidator {
-            keys: vec![key],
+            keys,
+            #[cfg(feature = "jwks")]
+            source: None,
             policy: Policy {
                 issuers: Vec::new(),
                 audiences: Vec::new(),
@@ -69,6 +103,16 @@ impl JwtValidator {
             validations: Arc::from(Vec::new()),
         };
         v.rebuild();
+        v
+    }
+
+    /// A validator whose keys come from a JWKS, kept current by `source` (see
+    /// [`JwksKeySource`](super::jwks::JwksKeySource)). Keys added with
+    /// [`with_key`](Self::with_key) are used beside the set.
+    #[cfg(feature = "jwks")]
+    pub fn from_key_source(source: super::jwks::JwksKeySource) -> Self {
+        let mut v = Self::with_keys(Vec::new());
+        v.source = Some(source);
         v
     }
 
@@ -184,12 +228,10 @@ impl JwtValidator {
     }
 
     fn rebuild(&mut self) {
-        let validations: Vec<Validation> = self
-            .keys
+        let validations: Vec<(Algorithm, Validation)> = ALGORITHMS
             .iter()
-            .map(|k| {
-                let mut v = Validation::new(k.algorithms[0]);
-                v.algorithms = k.algorithms.clone();
+            .map(|&alg| {
+                let mut v = Validation::new(alg);
                 v.leeway = self.policy.leeway;
                 v.validate_nbf = true;
                 v.validate_exp = true;
@@ -200,13 +242,13 @@ impl JwtValidator {
                 if !self.policy.audiences.is_empty() {
                     v.set_audience(&self.policy.audiences);
                 }
-                v
+                (alg, v)
             })
             .collect();
         self.validations = Arc::from(validations);
     }
 
-    fn verify<C: JwtClaims>(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
+    async fn verify<C: JwtClaims>(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| header_error(token, e))?;
         if let Some(want) = &self.policy.typ {
             match header.typ.as_deref() {
@@ -214,38 +256,72 @@ impl JwtValidator {
                 _ => return Err(ValidationError::WrongType),
             }
         }
+        #[cfg(feature = "jwks")]
+        if let Some(source) = &self.source {
+            let set = source.current();
+            let seen = super::jwks::JwksKeySource::generation(&set);
+            let keys: Vec<&VerificationKey> = self.keys.iter().chain(set.keys.iter()).collect();
+            if keys.is_empty() && !source.is_healthy() {
+                return Err(ValidationError::Unavailable("no key set yet".into()));
+            }
+            match self.verify_with(token, &header, &keys) {
+                Err(Miss::UnknownKid) => {}
+                Err(Miss::Refused(e)) => return Err(e),
+                Ok(v) => return Ok(v),
+            }
+            drop(keys);
+            drop(set);
+            let kid = header.kid.as_deref().unwrap_or_default();
+            let set = source.after_unknown_kid(kid, seen).await?;
+            let keys: Vec<&VerificationKey> = self.keys.iter().chain(set.keys.iter()).collect();
+            return self.verify_with(token, &header, &keys).map_err(Miss::into_error);
+        }
+        let keys: Vec<&VerificationKey> = self.keys.iter().collect();
+        self.verify_with(token, &header, &keys).map_err(Miss::into_error)
+    }
+
+    fn verify_with<C: JwtClaims>(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+        keys: &[&VerificationKey],
+    ) -> Result<ValidatedToken<C>, Miss> {
         let alg = header.alg;
-        let candidates: Vec<usize> = match header.kid.as_deref() {
+        let candidates: Vec<&VerificationKey> = match header.kid.as_deref() {
             Some(kid) => {
-                let named: Vec<usize> = (0..self.keys.len())
-                    .filter(|&i| self.keys[i].kid.as_deref() == Some(kid))
+                let named: Vec<&VerificationKey> = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| k.kid.as_deref() == Some(kid))
                     .collect();
-                let any_named = self.keys.iter().any(|k| k.kid.is_some());
+                let any_named = keys.iter().any(|k| k.kid.is_some());
                 if !named.is_empty() {
                     named
                 } else if any_named {
                     // The operator names keys: a kid that names none is refused (RFC 8725).
-                    return Err(ValidationError::UnknownKey);
+                    return Err(Miss::UnknownKid);
                 } else {
                     // No key is named, so a kid cannot name one: the token's kid is ignored
                     // and the (unnamed) keys are tried, as if it had none.
-                    (0..self.keys.len()).collect()
+                    keys.to_vec()
                 }
             }
-            None => (0..self.keys.len()).collect(),
+            None => keys.to_vec(),
+        };
+        let Some((_, validation)) = self.validations.iter().find(|(a, _)| *a == alg) else {
+            return Err(Miss::Refused(ValidationError::AlgorithmNotAllowed));
         };
         let mut last = ValidationError::AlgorithmNotAllowed;
-        for i in candidates {
-            let key = &self.keys[i];
+        for key in candidates {
             if !key.algorithms.contains(&alg) {
                 continue;
             }
-            match jsonwebtoken::decode::<C>(token, &key.key, &self.validations[i]) {
+            match jsonwebtoken::decode::<C>(token, &key.key, validation) {
                 Ok(data) => {
                     // The payload's registered claims, now that the signature covers them.
                     let reg: RegisteredClaims =
                         jsonwebtoken::dangerous::insecure_decode_claims(token)
-                            .map_err(|e| ValidationError::Malformed(e.to_string()))?;
+                            .map_err(|e| Miss::Refused(ValidationError::Malformed(e.to_string())))?;
                     return Ok(ValidatedToken {
                         claims: Arc::new(data.claims),
                         meta: reg.into_meta(Some(key.identity.clone())),
@@ -255,18 +331,27 @@ impl JwtValidator {
                     last = map_error(e);
                     // Only a bad signature makes another candidate key worth trying.
                     if last != ValidationError::BadSignature {
-                        return Err(last);
+                        return Err(Miss::Refused(last));
                     }
                 }
             }
         }
-        Err(last)
+        Err(Miss::Refused(last))
+    }
+}
+
+impl Miss {
+    fn into_error(self) -> ValidationError {
+        match self {
+            Miss::UnknownKid => ValidationError::UnknownKey,
+            Miss::Refused(e) => e,
+        }
     }
 }
 
 /// The JWA name of an algorithm: stable bytes for the fingerprint (not `Debug` output of a
 /// dependency type, which an upgrade could change).
-fn alg_name(alg: Algorithm) -> &'static str {
+pub(crate) fn alg_name(alg: Algorithm) -> &'static str {
     match alg {
         Algorithm::HS256 => "HS256",
         Algorithm::HS384 => "HS384",
@@ -335,7 +420,7 @@ fn map_error(e: jsonwebtoken::errors::Error) -> ValidationError {
 #[async_trait]
 impl<C: JwtClaims> TokenValidator<C> for JwtValidator {
     async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
-        self.verify(token)
+        self.verify(token).await
     }
 
     /// A digest of stable bytes only (JWA algorithm names, key material digests, sorted
@@ -353,6 +438,11 @@ impl<C: JwtClaims> TokenValidator<C> for JwtValidator {
                 parts.push(name.into_bytes());
             }
             parts.push(k.material.to_vec());
+        }
+        #[cfg(feature = "jwks")]
+        if let Some(source) = &self.source {
+            parts.push(b"source".to_vec());
+            parts.push(source.identity().as_bytes().to_vec());
         }
         let sorted = |tag: &str, v: &[String]| {
             let mut v = v.to_vec();
@@ -375,7 +465,15 @@ impl<C: JwtClaims> TokenValidator<C> for JwtValidator {
     /// Every validation of a `JwtValidator` names its key, so an entry that names none (or a
     /// key no longer in the set) is not one of its validations.
     fn key_is_current(&self, key: Option<&str>) -> bool {
-        key.is_some_and(|id| self.keys.iter().any(|k| k.identity == id))
+        let Some(id) = key else { return false };
+        if self.keys.iter().any(|k| k.identity == id) {
+            return true;
+        }
+        #[cfg(feature = "jwks")]
+        if let Some(source) = &self.source {
+            return source.has_identity(id);
+        }
+        false
     }
 
     fn leeway(&self) -> u64 {

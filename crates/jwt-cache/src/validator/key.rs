@@ -202,3 +202,122 @@ fn ensure_provider() -> Result<(), ConfigError> {
 fn looks_like_pem(bytes: &[u8]) -> bool {
     bytes.windows(11).any(|w| w == b"-----BEGIN ")
 }
+
+/// Keys from a JWKS (RFC 7517): what is taken, and why the rest is skipped.
+#[cfg(feature = "jwks")]
+pub(crate) mod jwk {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+
+    use super::VerificationKey;
+
+    fn signing_alg(alg: KeyAlgorithm) -> Option<Algorithm> {
+        Some(match alg {
+            KeyAlgorithm::HS256 => Algorithm::HS256,
+            KeyAlgorithm::HS384 => Algorithm::HS384,
+            KeyAlgorithm::HS512 => Algorithm::HS512,
+            KeyAlgorithm::ES256 => Algorithm::ES256,
+            KeyAlgorithm::ES384 => Algorithm::ES384,
+            KeyAlgorithm::RS256 => Algorithm::RS256,
+            KeyAlgorithm::RS384 => Algorithm::RS384,
+            KeyAlgorithm::RS512 => Algorithm::RS512,
+            KeyAlgorithm::PS256 => Algorithm::PS256,
+            KeyAlgorithm::PS384 => Algorithm::PS384,
+            KeyAlgorithm::PS512 => Algorithm::PS512,
+            KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+            // Encryption algorithms (RSA1_5, RSA-OAEP, …) never verify a signature.
+            _ => return None,
+        })
+    }
+
+    /// A verification key from one JWK, pinned to the JWK's `alg` or, when it names none (as
+    /// Entra and Cognito publish), to the configured algorithms that fit the key (family and
+    /// curve). `Err` says why the key is skipped.
+    pub(crate) fn from_jwk(
+        jwk: &Jwk,
+        configured: &[Algorithm],
+        allow_symmetric: bool,
+    ) -> Result<VerificationKey, String> {
+        match &jwk.common.public_key_use {
+            None | Some(PublicKeyUse::Signature) => {}
+            Some(other) => return Err(format!("`use` is {other:?}, not `sig`")),
+        }
+        let (family, fits_curve): (AlgorithmFamily, &dyn Fn(Algorithm) -> bool) =
+            match &jwk.algorithm {
+                AlgorithmParameters::RSA(_) => (AlgorithmFamily::Rsa, &|_| true),
+                AlgorithmParameters::EllipticCurve(p) => match p.curve {
+                    EllipticCurve::P256 => (AlgorithmFamily::Ec, &|a| a == Algorithm::ES256),
+                    EllipticCurve::P384 => (AlgorithmFamily::Ec, &|a| a == Algorithm::ES384),
+                    ref other => return Err(format!("EC curve {other:?} is not supported")),
+                },
+                AlgorithmParameters::OctetKeyPair(p) => match p.curve {
+                    EllipticCurve::Ed25519 => (AlgorithmFamily::Ed, &|_| true),
+                    ref other => return Err(format!("OKP curve {other:?} is not supported")),
+                },
+                AlgorithmParameters::OctetKey(_) if !allow_symmetric => {
+                    return Err("a symmetric (`oct`) key; not allowed".into());
+                }
+                AlgorithmParameters::OctetKey(_) => (AlgorithmFamily::Hmac, &|_| true),
+                _ => return Err("unsupported key type".into()),
+            };
+        let algorithms: Vec<Algorithm> = match jwk.common.key_algorithm {
+            Some(a) => {
+                let alg = signing_alg(a).ok_or_else(|| format!("`alg` {a:?} does not sign"))?;
+                vec![alg]
+            }
+            None => configured.to_vec(),
+        };
+        let algorithms: Vec<Algorithm> = algorithms
+            .into_iter()
+            .filter(|a| a.family() == family && fits_curve(*a))
+            .collect();
+        let Some(&first) = algorithms.first() else {
+            return Err(format!(
+                "no allowed algorithm fits this {family:?} key (allowed: {configured:?})"
+            ));
+        };
+        if !configured.contains(&first) && jwk.common.key_algorithm.is_some() {
+            return Err(format!("`alg` {first:?} is not among the allowed {configured:?}"));
+        }
+        let material = material(jwk);
+        let mut key = match &jwk.algorithm {
+            AlgorithmParameters::OctetKey(p) => {
+                use base64::Engine;
+                let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p.value.trim_end_matches('='))
+                    .map_err(|e| format!("`k`: {e}"))?;
+                VerificationKey::hmac(&secret, first).map_err(|e| e.to_string())?
+            }
+            _ => {
+                let decoding = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+                VerificationKey::new(decoding, family, first, &material)
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        for alg in algorithms.into_iter().skip(1) {
+            key = key.allow(alg).map_err(|e| e.to_string())?;
+        }
+        key.kid = jwk.common.key_id.clone();
+        // The identity names the kid and the material: an issuer that reuses a kid for a new
+        // key does not keep the old key's cached validations alive.
+        use base64::Engine;
+        key.identity = format!(
+            "jwk:{}:{}",
+            key.kid.as_deref().unwrap_or_default(),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key.material[..9])
+        );
+        Ok(key)
+    }
+
+    /// The key's public parameters, as the bytes its identity digests.
+    fn material(jwk: &Jwk) -> Vec<u8> {
+        let parts: Vec<&str> = match &jwk.algorithm {
+            AlgorithmParameters::RSA(p) => vec!["RSA", &p.n, &p.e],
+            AlgorithmParameters::EllipticCurve(p) => vec!["EC", &p.x, &p.y],
+            AlgorithmParameters::OctetKeyPair(p) => vec!["OKP", &p.x],
+            AlgorithmParameters::OctetKey(p) => vec!["oct", &p.value],
+            _ => vec!["other"],
+        };
+        parts.join("\u{0}").into_bytes()
+    }
+}

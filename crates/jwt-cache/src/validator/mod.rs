@@ -5,13 +5,23 @@
 //! The shipped validator is [`JwtValidator`](crate::JwtValidator), with its keys
 //! ([`VerificationKey`](crate::VerificationKey)).
 
+pub(crate) mod function;
+#[cfg(feature = "introspection")]
+pub(crate) mod introspection;
 pub(crate) mod issuers;
+#[cfg(feature = "jwks")]
+pub(crate) mod jwks;
 pub(crate) mod jwt;
 pub(crate) mod key;
 pub(crate) mod token_validator;
 
 use std::sync::Arc;
 
+pub use self::function::FnValidator;
+#[cfg(feature = "introspection")]
+pub use self::introspection::{ClientAuth, IntrospectionValidator, IntrospectionValidatorBuilder};
+#[cfg(feature = "jwks")]
+pub use self::jwks::{FetchedDocument, JwksKeySource, JwksKeySourceBuilder, JwksStats};
 pub use crate::claims::TokenMeta;
 pub use crate::token::check_compact;
 
@@ -57,4 +67,15 @@ pub struct ValidatedToken<C> {
     pub claims: Arc<C>,
     /// `exp`, `nbf`, `iat`, `jti`, `sub` and the verifying key's identity.
     pub meta: TokenMeta,
+}
+
+impl<C> ValidatedToken<C> {
+    /// Claims and what the cache needs to know of them (`exp` above all: without it the
+    /// validation is not cached).
+    pub fn new(claims: C, meta: TokenMeta) -> Self {
+        ValidatedToken {
+            claims: Arc::new(claims),
+            meta,
+        }
+    }
 }

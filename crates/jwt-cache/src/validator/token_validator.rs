@@ -45,6 +45,13 @@ pub trait TokenValidator<C>: Send + Sync + 'static {
     fn leeway(&self) -> u64 {
         0
     }
+
+    /// Whether opaque access tokens (RFC 6750 `b64token` syntax, the same length limit) are
+    /// handed to this validator, not only compact JWTs. Default `false`: a JWT validator gets
+    /// only tokens that passed the compact-form check. Introspection says `true`.
+    fn accepts_opaque(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -67,5 +74,8 @@ where
     }
     fn is_local(&self) -> bool {
         (**self).is_local()
+    }
+    fn accepts_opaque(&self) -> bool {
+        (**self).accepts_opaque()
     }
 }

@@ -1,0 +1,328 @@
+//! [`IntrospectionValidator`]: OAuth 2.0 Token Introspection (RFC 7662).
+
+use std::marker::PhantomData;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use super::token_validator::TokenValidator;
+use super::{Fingerprint, ValidatedToken};
+use crate::claims::{Audience, JwtClaims, RegisteredClaims};
+use crate::error::{ConfigError, ValidationError};
+
+/// How the validator authenticates to the introspection endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// `client_secret_basic`: HTTP Basic with the form-encoded id and secret (the default).
+    #[default]
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    Post,
+}
+
+/// The largest introspection answer read.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Validation by OAuth 2.0 Token Introspection (RFC 7662): the authorization server is asked
+/// about each token. The expensive case a cache is for: with the layer in front, a token is
+/// introspected once per cache lifetime, not once per request.
+///
+/// - `POST {url}` with `token` (and `token_type_hint` when set), authenticated with the
+///   client credentials ([`ClientAuth::Basic`] by default, or [`ClientAuth::Post`]).
+/// - `"active": true` → the answer is the claims: `exp`, `iat`, `nbf`, `sub`, `aud`, `iss`,
+///   `scope`, `client_id`, `jti` and any extra field decode into the claims type `C`. `exp`
+///   and `nbf` are checked against the clock; the configured [`issuer`](IntrospectionValidatorBuilder::issuer)
+///   and [`audience`](IntrospectionValidatorBuilder::audience), when set, must match. The
+///   cache keeps the answer at most until its `exp` (and no longer than the layer's ttl); an
+///   answer without `exp` is not cached unless the layer opts in.
+/// - `"active": false` → `401 invalid_token` ([`ValidationError::Inactive`]), never cached
+///   as valid (the layer's small negative cache may remember it for a few seconds).
+/// - No answer within the [`timeout`](IntrospectionValidatorBuilder::timeout), a connection
+///   error, any non-2xx status, or a body that is not an introspection answer →
+///   [`ValidationError::Unavailable`] (`503`): the server could not say, which is never
+///   "invalid" and never cached. Cached tokens keep working meanwhile.
+///
+/// Opaque access tokens are accepted (RFC 6750 `b64token` syntax), not only JWTs.
+///
+/// ```no_run
+/// use jwt_cache::validator::IntrospectionValidator;
+/// use jwt_cache::{JwtCacheLayer, StandardClaims};
+/// let validator = IntrospectionValidator::<StandardClaims>::builder("https://id.example/introspect")
+///     .client_credentials("content-service", "s3cret")
+///     .token_type_hint("access_token")
+///     .audience("content")
+///     .build()?;
+/// let layer = JwtCacheLayer::builder(validator).build();
+/// # let _ = layer;
+/// # Ok::<(), jwt_cache::ConfigError>(())
+/// ```
+pub struct IntrospectionValidator<C> {
+    url: String,
+    client: reqwest::Client,
+    client_id: String,
+    client_secret: String,
+    auth: ClientAuth,
+    hint: Option<String>,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    timeout: Duration,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> std::fmt::Debug for IntrospectionValidator<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionValidator")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("auth", &self.auth)
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`IntrospectionValidator`].
+#[must_use]
+#[derive(Debug)]
+pub struct IntrospectionValidatorBuilder<C> {
+    url: String,
+    client: Option<reqwest::Client>,
+    client_id: String,
+    client_secret: String,
+    auth: ClientAuth,
+    hint: Option<String>,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    timeout: Duration,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C: JwtClaims> IntrospectionValidator<C> {
+    /// Introspect at `url` (the server's `introspection_endpoint`).
+    pub fn builder(url: impl Into<String>) -> IntrospectionValidatorBuilder<C> {
+        IntrospectionValidatorBuilder {
+            url: url.into(),
+            client: None,
+            client_id: String::new(),
+            client_secret: String::new(),
+            auth: ClientAuth::Basic,
+            hint: None,
+            issuer: None,
+            audiences: Vec::new(),
+            timeout: Duration::from_secs(2),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
+    /// The client id and secret this service authenticates with.
+    pub fn client_credentials(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self.client_secret = secret.into();
+        self
+    }
+
+    /// How the credentials are sent (default [`ClientAuth::Basic`]).
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Send `token_type_hint` (e.g. `access_token`).
+    pub fn token_type_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Require the answer's `iss` to be this issuer.
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuer = Some(iss.into());
+        self
+    }
+
+    /// Require the answer's `aud` to name this audience (call again to accept several).
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.push(aud.into());
+        self
+    }
+
+    /// How long one introspection may take before it is "unavailable" (default 2 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Use this `reqwest` client (proxies, roots, connection pool settings of yours).
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The validator.
+    pub fn build(self) -> Result<IntrospectionValidator<C>, ConfigError> {
+        let client = match self.client {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .user_agent(concat!("jwt-cache/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| ConfigError::Other(format!("HTTP client: {e}")))?,
+        };
+        Ok(IntrospectionValidator {
+            url: self.url,
+            client,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            auth: self.auth,
+            hint: self.hint,
+            issuer: self.issuer,
+            audiences: self.audiences,
+            timeout: self.timeout,
+            _claims: PhantomData,
+        })
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of a credential, as RFC 6749 §2.3.1 asks
+/// before HTTP Basic.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn unavailable(what: impl std::fmt::Display) -> ValidationError {
+    ValidationError::Unavailable(format!("introspection: {what}"))
+}
+
+impl<C: JwtClaims> IntrospectionValidator<C> {
+    async fn introspect(&self, token: &str) -> Result<Vec<u8>, ValidationError> {
+        let mut form: Vec<(&str, &str)> = vec![("token", token)];
+        if let Some(h) = &self.hint {
+            form.push(("token_type_hint", h));
+        }
+        let mut req = self.client.post(&self.url).header("accept", "application/json");
+        match self.auth {
+            ClientAuth::Basic => {
+                req = req.basic_auth(
+                    form_encode(&self.client_id),
+                    Some(form_encode(&self.client_secret)),
+                );
+            }
+            ClientAuth::Post => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", &self.client_secret));
+            }
+        }
+        let mut resp = req.form(&form).send().await.map_err(unavailable)?;
+        let status = resp.status();
+        if !status.is_success() {
+            if status.is_client_error() {
+                // 400/401/403: our request or credentials were refused. Not the token's fault:
+                // an operator's problem, loudly.
+                tracing::error!(url = %self.url, %status, "introspection endpoint refused the request (client credentials?)");
+            }
+            return Err(unavailable(format_args!("status {status}")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unavailable)? {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                return Err(unavailable("answer too large"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// The parts of an introspection answer checked here.
+#[derive(serde::Deserialize)]
+struct Answer {
+    active: bool,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
+    async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
+        let body = match tokio::time::timeout(self.timeout, self.introspect(token)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(unavailable(format_args!("no answer within {:?}", self.timeout))),
+        };
+        let answer: Answer =
+            serde_json::from_slice(&body).map_err(|e| unavailable(format_args!("not an introspection answer: {e}")))?;
+        if !answer.active {
+            return Err(ValidationError::Inactive);
+        }
+        let reg: RegisteredClaims = serde_json::from_slice(&body)
+            .map_err(|e| ValidationError::Malformed(format!("introspection answer: {e}")))?;
+        let now = now();
+        if reg.exp.is_some_and(|exp| exp <= now) {
+            return Err(ValidationError::Expired);
+        }
+        if reg.nbf.is_some_and(|nbf| nbf > now) {
+            return Err(ValidationError::NotYetValid);
+        }
+        if let Some(want) = &self.issuer
+            && answer.iss.as_deref() != Some(want.as_str())
+        {
+            return Err(ValidationError::WrongIssuer);
+        }
+        if !self.audiences.is_empty()
+            && !answer
+                .aud
+                .as_ref()
+                .is_some_and(|aud| self.audiences.iter().any(|a| aud.contains(a)))
+        {
+            return Err(ValidationError::WrongAudience);
+        }
+        let claims: C = serde_json::from_slice(&body)
+            .map_err(|e| ValidationError::Malformed(format!("claims: {e}")))?;
+        Ok(ValidatedToken::new(claims, reg.into_meta(None)))
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        let mut aud = self.audiences.clone();
+        aud.sort();
+        Fingerprint::of(&[
+            b"jwt-cache/IntrospectionValidator/1",
+            self.url.as_bytes(),
+            self.client_id.as_bytes(),
+            self.issuer.as_deref().unwrap_or_default().as_bytes(),
+            aud.join("\u{0}").as_bytes(),
+        ])
+    }
+
+    fn accepts_opaque(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_encode;
+
+    #[test]
+    fn credentials_are_form_encoded() {
+        assert_eq!(form_encode("abc-1.2_3"), "abc-1.2_3");
+        assert_eq!(form_encode("a b:c/d"), "a+b%3Ac%2Fd");
+    }
+}

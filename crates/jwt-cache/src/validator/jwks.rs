@@ -1,0 +1,628 @@
+//! [`JwksKeySource`]: a JWKS fetched over HTTP, refreshed in the background, read lock-free.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use futures_util::future::BoxFuture;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::Jwk;
+
+use super::key::VerificationKey;
+use super::key::jwk::from_jwk;
+use crate::error::{ConfigError, ValidationError};
+
+/// What a fetch brought back: the body and the `Cache-Control: max-age` it came with.
+#[derive(Debug, Clone, Default)]
+pub struct FetchedDocument {
+    /// The response body (a JSON document).
+    pub body: Vec<u8>,
+    /// `Cache-Control: max-age`, when the response had one.
+    pub max_age: Option<Duration>,
+}
+
+/// How a [`JwksKeySource`] fetches a document: an async function of the URL. Build one with
+/// [`JwksKeySourceBuilder::fetch_with`], or let the source use `reqwest`.
+type Fetch = Arc<dyn Fn(String) -> BoxFuture<'static, Result<FetchedDocument, String>> + Send + Sync>;
+
+/// The largest document read (a JWKS or a discovery document); larger ones are refused.
+const MAX_DOCUMENT: usize = 1 << 20;
+
+/// Counters of a [`JwksKeySource`].
+#[derive(Debug, Default)]
+pub struct JwksStats {
+    /// Fetches of the key set (every attempt: start, background refresh, unknown `kid`).
+    pub fetches: AtomicU64,
+    /// Fetches that failed (network, status, timeout, a document with no usable key).
+    pub fetch_failures: AtomicU64,
+    /// Fetches triggered by an unknown `kid`.
+    pub unknown_kid_refetches: AtomicU64,
+    /// Requests naming an unknown `kid` answered without a fetch (rate limit, remembered kid).
+    pub unknown_kid_refused: AtomicU64,
+}
+
+/// The keys in use and what is known of how they were obtained.
+#[derive(Debug, Default)]
+pub(crate) struct KeySet {
+    pub(crate) keys: Vec<VerificationKey>,
+    generation: u64,
+}
+
+impl KeySet {
+    fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    algorithms: Vec<Algorithm>,
+    allow_symmetric: bool,
+    default_refresh: Duration,
+    min_refresh: Duration,
+    max_refresh: Duration,
+    retry: Duration,
+    refetch_interval: Duration,
+    unknown_kid_ttl: Duration,
+    timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        use Algorithm::*;
+        Settings {
+            algorithms: vec![RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA],
+            allow_symmetric: false,
+            default_refresh: Duration::from_secs(300),
+            min_refresh: Duration::from_secs(30),
+            max_refresh: Duration::from_secs(3600),
+            retry: Duration::from_secs(10),
+            refetch_interval: Duration::from_secs(5),
+            unknown_kid_ttl: Duration::from_secs(60),
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Where the key set comes from.
+#[derive(Debug, Clone)]
+enum Location {
+    Jwks(String),
+    Issuer(String),
+}
+
+/// A JSON Web Key Set fetched from a URL (or found through OpenID Connect discovery), kept
+/// current in the background, and read by the request path without a lock.
+///
+/// - The key set lives behind an atomic pointer swap ([`arc_swap`]): a request reads it with
+///   no lock and no `await`; a refresh builds a new set and swaps it in.
+/// - It is refreshed in the background before it expires: after the response's
+///   `Cache-Control: max-age`, bounded by [`refresh_bounds`](JwksKeySourceBuilder::refresh_bounds)
+///   (default 30 s – 1 h; 5 min when the response has none). A refresh that fails, or brings a
+///   document with no usable key, keeps the last good set and is retried after
+///   [`retry`](JwksKeySourceBuilder::retry) (10 s).
+/// - A token naming a `kid` the set does not have triggers at most one refetch per
+///   [`refetch_interval`](JwksKeySourceBuilder::refetch_interval) (5 s), single-flight: concurrent
+///   requests wait for the same fetch. A `kid` still unknown after it is remembered for
+///   [`unknown_kid_ttl`](JwksKeySourceBuilder::unknown_kid_ttl) (60 s) and refused without a
+///   fetch, so a flood of random `kid`s costs a bounded number of fetches. An unknown `kid`
+///   is `401 invalid_token` while the key set is healthy, `503` while its endpoint is failing
+///   (the key may exist; we cannot tell).
+/// - Keys are pinned to an algorithm: the JWK's `alg`, which must be one of
+///   [`algorithms`](JwksKeySourceBuilder::algorithms); or, for a JWK with none (Entra,
+///   Cognito), those of the configured algorithms that fit the key's type and curve. Only
+///   `use: sig` (or no `use`) keys are taken; symmetric (`oct`) keys only after
+///   [`allow_symmetric_keys`](JwksKeySourceBuilder::allow_symmetric_keys). `jku` and `x5u`
+///   in a token are never followed.
+/// - A key that leaves the set takes its cached validations with it: a cache hit is accepted
+///   only while the key that verified it is in the current set.
+///
+/// Clones share the key set and the background task; the task ends when the last clone is
+/// dropped.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use jwt_cache::{JwtCacheLayer, JwtValidator};
+/// use jwt_cache::validator::JwksKeySource;
+///
+/// // From the issuer (OpenID Connect discovery: `issuer` must match, `jwks_uri` is used) ...
+/// let keys = JwksKeySource::discover("https://id.example").start().await?;
+/// // ... or from the JWKS URL itself:
+/// // let keys = JwksKeySource::builder("https://id.example/jwks").start().await?;
+/// let validator = JwtValidator::from_key_source(keys)
+///     .issuer("https://id.example")
+///     .audience("content");
+/// let layer = JwtCacheLayer::builder(validator).build();
+/// # let _ = layer; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JwksKeySource {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    url: String,
+    identity: String,
+    set: ArcSwap<KeySet>,
+    healthy: AtomicBool,
+    fetch: Fetch,
+    settings: Settings,
+    /// Single flight for refetches on an unknown kid, and when the last one started.
+    refetch: tokio::sync::Mutex<Option<Instant>>,
+    unknown: quick_cache::sync::Cache<String, Instant>,
+    stats: JwksStats,
+}
+
+impl std::fmt::Debug for JwksKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksKeySource")
+            .field("url", &self.shared.url)
+            .field("keys", &self.shared.set.load().keys.len())
+            .field("healthy", &self.shared.healthy.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`JwksKeySource`]; [`start`](Self::start) fetches the first key set.
+#[must_use]
+pub struct JwksKeySourceBuilder {
+    location: Location,
+    settings: Settings,
+    fetch: Option<Fetch>,
+}
+
+impl std::fmt::Debug for JwksKeySourceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksKeySourceBuilder")
+            .field("location", &self.location)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwksKeySource {
+    /// A key set fetched from `jwks_url`.
+    pub fn builder(jwks_url: impl Into<String>) -> JwksKeySourceBuilder {
+        JwksKeySourceBuilder {
+            location: Location::Jwks(jwks_url.into()),
+            settings: Settings::default(),
+            fetch: None,
+        }
+    }
+
+    /// The key set of an OpenID Connect issuer: `{issuer}/.well-known/openid-configuration`
+    /// is read once at start, its `issuer` must equal `issuer` exactly (OpenID Connect
+    /// Discovery §4.3), and its `jwks_uri` is the key set's URL.
+    pub fn discover(issuer: impl Into<String>) -> JwksKeySourceBuilder {
+        JwksKeySourceBuilder {
+            location: Location::Issuer(issuer.into()),
+            settings: Settings::default(),
+            fetch: None,
+        }
+    }
+
+    /// The JWKS URL in use.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// The `kid`s of the current key set (`None` for a key without one).
+    pub fn kids(&self) -> Vec<Option<String>> {
+        self.shared.set.load().keys.iter().map(|k| k.kid.clone()).collect()
+    }
+
+    /// Whether the last fetch succeeded.
+    pub fn is_healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &JwksStats {
+        &self.shared.stats
+    }
+
+    /// Fetch the key set now (what the background task does on its schedule). On failure the
+    /// last good set is kept and the error returned.
+    pub async fn refresh(&self) -> Result<(), ValidationError> {
+        self.shared
+            .refresh()
+            .await
+            .map(|_| ())
+            .map_err(ValidationError::Unavailable)
+    }
+
+    /// The current key set: one atomic load.
+    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<KeySet>> {
+        self.shared.set.load()
+    }
+
+    /// A stable identity for the fingerprint: where the keys come from and what is taken from
+    /// there (not the keys themselves, which rotate: a key leaving the set is handled by
+    /// `key_is_current`).
+    pub(crate) fn identity(&self) -> &str {
+        &self.shared.identity
+    }
+
+    /// Whether a key identity is in the current set (lock-free: the cache-hit re-check).
+    pub(crate) fn has_identity(&self, identity: &str) -> bool {
+        self.shared.set.load().keys.iter().any(|k| k.identity == identity)
+    }
+
+    /// A token names `kid`, which `seen` (the set the caller looked in) does not have: refetch
+    /// (single-flight, at most once per interval) and hand back the set to look in again, or
+    /// say why not.
+    pub(crate) async fn after_unknown_kid(&self, kid: &str, seen: u64) -> Result<Arc<KeySet>, ValidationError> {
+        let s = &self.shared;
+        let refuse = |s: &Shared| {
+            s.stats.unknown_kid_refused.fetch_add(1, Ordering::Relaxed);
+            s.no_such_key()
+        };
+        if s.unknown.get(kid).is_some_and(|until| Instant::now() < until) {
+            return Err(refuse(s));
+        }
+        let mut last = s.refetch.lock().await;
+        let current = s.set.load_full();
+        if current.generation != seen {
+            // Another request (or the background task) fetched while this one waited.
+            if current.has_kid(kid) {
+                return Ok(current);
+            }
+            s.remember_unknown(kid);
+            return Err(refuse(s));
+        }
+        if last.is_some_and(|t| t.elapsed() < s.settings.refetch_interval) {
+            s.remember_unknown(kid);
+            return Err(refuse(s));
+        }
+        *last = Some(Instant::now());
+        s.stats.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = s.refresh().await;
+        drop(last);
+        let current = s.set.load_full();
+        if current.has_kid(kid) {
+            return Ok(current);
+        }
+        s.remember_unknown(kid);
+        match fetched {
+            Ok(_) => Err(ValidationError::UnknownKey),
+            Err(e) => Err(ValidationError::Unavailable(format!("key set: {e}"))),
+        }
+    }
+
+    /// The generation of a key set, for [`after_unknown_kid`](Self::after_unknown_kid).
+    pub(crate) fn generation(set: &KeySet) -> u64 {
+        set.generation
+    }
+}
+
+impl Shared {
+    fn no_such_key(&self) -> ValidationError {
+        if self.healthy.load(Ordering::Relaxed) {
+            ValidationError::UnknownKey
+        } else {
+            ValidationError::Unavailable("key set endpoint failing; unknown kid".into())
+        }
+    }
+
+    fn remember_unknown(&self, kid: &str) {
+        self.unknown
+            .insert(kid.to_owned(), Instant::now() + self.settings.unknown_kid_ttl);
+    }
+
+    /// Fetch, parse and swap in a key set; the delay until the next refresh on success.
+    async fn refresh(&self) -> Result<Duration, String> {
+        self.stats.fetches.fetch_add(1, Ordering::Relaxed);
+        let result = async {
+            let doc = fetch_bounded(&self.fetch, &self.url, self.settings.timeout).await?;
+            let keys = parse_jwks(&doc.body, &self.settings)?;
+            Ok::<_, String>((keys, doc.max_age))
+        }
+        .await;
+        match result {
+            Ok((keys, max_age)) => {
+                let generation = self.set.load().generation + 1;
+                self.set.store(Arc::new(KeySet { keys, generation }));
+                self.healthy.store(true, Ordering::Relaxed);
+                let st = &self.settings;
+                Ok(max_age
+                    .unwrap_or(st.default_refresh)
+                    .clamp(st.min_refresh, st.max_refresh))
+            }
+            Err(e) => {
+                self.stats.fetch_failures.fetch_add(1, Ordering::Relaxed);
+                self.healthy.store(false, Ordering::Relaxed);
+                tracing::warn!(url = %self.url, error = %e, "JWKS refresh failed; keeping the last good key set");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The usable keys of a JWKS document; an error when it is not one or has none.
+fn parse_jwks(body: &[u8], settings: &Settings) -> Result<Vec<VerificationKey>, String> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        keys: Vec<serde_json::Value>,
+    }
+    let doc: Doc = serde_json::from_slice(body).map_err(|e| format!("not a JWKS: {e}"))?;
+    let mut keys = Vec::new();
+    for value in doc.keys {
+        let kid = value.get("kid").and_then(|k| k.as_str()).unwrap_or("").to_owned();
+        let parsed = serde_json::from_value::<Jwk>(value)
+            .map_err(|e| e.to_string())
+            .and_then(|jwk| from_jwk(&jwk, &settings.algorithms, settings.allow_symmetric));
+        match parsed {
+            Ok(key) => keys.push(key),
+            Err(why) => tracing::debug!(kid, why, "JWKS key skipped"),
+        }
+    }
+    if keys.is_empty() {
+        return Err("the JWKS has no usable signing key".into());
+    }
+    Ok(keys)
+}
+
+async fn fetch_bounded(fetch: &Fetch, url: &str, timeout: Duration) -> Result<FetchedDocument, String> {
+    match tokio::time::timeout(timeout, fetch(url.to_owned())).await {
+        Ok(Ok(doc)) if doc.body.len() > MAX_DOCUMENT => Err(format!("document over {MAX_DOCUMENT} bytes")),
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+/// `max-age` from a `Cache-Control` value (`no-store`/`no-cache` count as 0).
+pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
+    let mut age = None;
+    for directive in cache_control.split(',') {
+        let d = directive.trim().to_ascii_lowercase();
+        if d == "no-store" || d == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(v) = d.strip_prefix("max-age=") {
+            age = v.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    age
+}
+
+/// A fetch over `reqwest`: a GET, 2xx only, at most [`MAX_DOCUMENT`] bytes read.
+pub(crate) fn reqwest_fetch(client: reqwest::Client) -> Fetch {
+    Arc::new(move |url: String| {
+        let client = client.clone();
+        Box::pin(async move {
+            let mut resp = client
+                .get(&url)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            if !resp.status().is_success() {
+                return Err(format!("GET {url}: status {}", resp.status()));
+            }
+            let max_age = resp
+                .headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok())
+                .and_then(max_age);
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {url}: {e}"))? {
+                if body.len() + chunk.len() > MAX_DOCUMENT {
+                    return Err(format!("GET {url}: document over {MAX_DOCUMENT} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(FetchedDocument { body, max_age })
+        }) as BoxFuture<'static, _>
+    })
+}
+
+/// The `jwks_uri` of an issuer, from its discovery document, checking that the document names
+/// this very issuer.
+async fn discover(fetch: &Fetch, issuer: &str, timeout: Duration) -> Result<String, ConfigError> {
+    #[derive(serde::Deserialize)]
+    struct Discovery {
+        issuer: String,
+        jwks_uri: String,
+    }
+    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let doc = fetch_bounded(fetch, &url, timeout)
+        .await
+        .map_err(|e| ConfigError::KeySource(format!("discovery: {e}")))?;
+    let d: Discovery = serde_json::from_slice(&doc.body)
+        .map_err(|e| ConfigError::KeySource(format!("discovery document at {url}: {e}")))?;
+    if d.issuer != issuer {
+        return Err(ConfigError::KeySource(format!(
+            "discovery document at {url} names issuer {:?}, not {issuer:?}",
+            d.issuer
+        )));
+    }
+    Ok(d.jwks_uri)
+}
+
+impl JwksKeySourceBuilder {
+    /// The algorithms keys may be pinned to (default: every asymmetric one: RS*, PS*, ES256,
+    /// ES384, EdDSA). A JWK whose `alg` is not among them is skipped; a JWK with no `alg` is
+    /// pinned to those of them that fit it.
+    pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
+        self.settings.algorithms = algorithms.to_vec();
+        self
+    }
+
+    /// Take symmetric (`oct`) keys from the JWKS (refused by default: a JWKS is usually public,
+    /// and an HMAC key in it lets anyone sign). HS* must also be among the
+    /// [`algorithms`](Self::algorithms).
+    pub fn allow_symmetric_keys(mut self) -> Self {
+        self.settings.allow_symmetric = true;
+        self
+    }
+
+    /// Bounds on the background refresh interval taken from `Cache-Control: max-age`
+    /// (default 30 s – 1 h).
+    pub fn refresh_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.settings.min_refresh = min;
+        self.settings.max_refresh = max.max(min);
+        self
+    }
+
+    /// The refresh interval when the response carries no `max-age` (default 5 min, within
+    /// the bounds).
+    pub fn default_refresh(mut self, every: Duration) -> Self {
+        self.settings.default_refresh = every;
+        self
+    }
+
+    /// The delay before retrying a failed background refresh (default 10 s).
+    pub fn retry(mut self, after: Duration) -> Self {
+        self.settings.retry = after;
+        self
+    }
+
+    /// At most one refetch per this interval for tokens naming an unknown `kid` (default 5 s).
+    pub fn refetch_interval(mut self, interval: Duration) -> Self {
+        self.settings.refetch_interval = interval;
+        self
+    }
+
+    /// How long a `kid` still unknown after a refetch is refused without another (default 60 s).
+    pub fn unknown_kid_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.unknown_kid_ttl = ttl;
+        self
+    }
+
+    /// Timeout of one fetch (default 3 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = timeout;
+        self
+    }
+
+    /// Fetch with this `reqwest` client (proxies, custom roots, a user agent of yours).
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.fetch = Some(reqwest_fetch(client));
+        self
+    }
+
+    /// Fetch with your own function of the URL (another HTTP client, a file, a test double of
+    /// yours): it returns the body and the `max-age` it came with.
+    pub fn fetch_with<F, Fut>(mut self, fetch: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<FetchedDocument, String>> + Send + 'static,
+    {
+        self.fetch = Some(Arc::new(move |url| Box::pin(fetch(url))));
+        self
+    }
+
+    /// Resolve discovery, fetch the first key set, and start the background refresh (needs a
+    /// Tokio runtime). Fails when discovery fails, the issuer does not match, or the first key
+    /// set cannot be had: a service should not start unable to authenticate anyone. Use
+    /// [`spawn`](Self::spawn) to start anyway.
+    pub async fn start(self) -> Result<JwksKeySource, ConfigError> {
+        let source = self.resolve().await?;
+        let next = source
+            .shared
+            .refresh()
+            .await
+            .map_err(|e| ConfigError::KeySource(format!("first key set from {}: {e}", source.shared.url)))?;
+        source.spawn_refresher(next);
+        Ok(source)
+    }
+
+    /// Like [`start`](Self::start), but a failing first fetch is not an error: the source
+    /// starts with no keys (requests get `503` until a fetch succeeds) and retries in the
+    /// background. Discovery must still succeed.
+    pub async fn spawn(self) -> Result<JwksKeySource, ConfigError> {
+        let source = self.resolve().await?;
+        let next = source.shared.refresh().await.unwrap_or(source.shared.settings.retry);
+        source.spawn_refresher(next);
+        Ok(source)
+    }
+
+    async fn resolve(self) -> Result<JwksKeySource, ConfigError> {
+        let fetch = match self.fetch {
+            Some(f) => f,
+            None => reqwest_fetch(
+                reqwest::Client::builder()
+                    .user_agent(concat!("jwt-cache/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| ConfigError::KeySource(format!("HTTP client: {e}")))?,
+            ),
+        };
+        let (url, origin) = match self.location {
+            Location::Jwks(url) => (url.clone(), format!("jwks {url}")),
+            Location::Issuer(iss) => (
+                discover(&fetch, &iss, self.settings.timeout).await?,
+                format!("issuer {iss}"),
+            ),
+        };
+        let mut algs: Vec<&str> = self.settings.algorithms.iter().map(|a| alg_str(*a)).collect();
+        algs.sort_unstable();
+        let identity = format!(
+            "{origin}\u{0}{url}\u{0}{}\u{0}symmetric={}",
+            algs.join(","),
+            self.settings.allow_symmetric
+        );
+        Ok(JwksKeySource {
+            shared: Arc::new(Shared {
+                url,
+                identity,
+                set: ArcSwap::from_pointee(KeySet::default()),
+                healthy: AtomicBool::new(false),
+                fetch,
+                settings: self.settings,
+                refetch: tokio::sync::Mutex::new(None),
+                unknown: quick_cache::sync::Cache::new(4096),
+                stats: JwksStats::default(),
+            }),
+        })
+    }
+}
+
+impl JwksKeySource {
+    fn spawn_refresher(&self, first: Duration) {
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            let mut delay = first;
+            loop {
+                tokio::time::sleep(delay).await;
+                let Some(shared) = weak.upgrade() else { break };
+                delay = match shared.refresh().await {
+                    Ok(next) => next,
+                    Err(_) => shared.settings.retry,
+                };
+            }
+        });
+    }
+}
+
+fn alg_str(alg: Algorithm) -> &'static str {
+    super::jwt::alg_name(alg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(max_age("max-age=\"30\", must-revalidate"), Some(Duration::from_secs(30)));
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("public"), None);
+        assert_eq!(max_age("max-age=abc"), None);
+    }
+
+    #[test]
+    fn garbage_and_empty_sets_are_refused() {
+        let s = Settings::default();
+        assert!(parse_jwks(b"<html>", &s).is_err());
+        assert!(parse_jwks(br#"{"keys":[]}"#, &s).is_err());
+        // A symmetric key only: refused by default, so the set has no usable key.
+        let oct = br#"{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI","alg":"HS256"}]}"#;
+        assert!(parse_jwks(oct, &s).is_err());
+        let mut allow = s.clone();
+        allow.allow_symmetric = true;
+        allow.algorithms.push(Algorithm::HS256);
+        assert_eq!(parse_jwks(oct, &allow).unwrap().len(), 1);
+    }
+}
