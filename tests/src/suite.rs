@@ -138,6 +138,7 @@ fn entry(sub: &str, iat: Option<u64>, jti: Option<&str>) -> Arc<ValidatedToken<S
             jti: jti.map(str::to_owned),
             scope: Some("read write".into()),
             roles: None,
+            client_id: None,
         }),
         meta: TokenMeta {
             exp: Some(now + 3600),

@@ -30,6 +30,7 @@ async fn memory_cache_is_bounded() {
             jti: None,
             scope: None,
             roles: None,
+            client_id: None,
         }),
         meta: Default::default(),
     });

@@ -201,6 +201,7 @@ impl TokenValidator<StandardClaims> for Lax {
                 jti: meta.jti.clone(),
                 scope: None,
                 roles: None,
+                client_id: None,
             }),
             meta,
         })
