@@ -222,3 +222,45 @@ async fn auth_service_down_cached_tokens_work_until_their_entries_expire_new_one
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// The demo, configured as the README says, in front of the example issuer.
+#[tokio::test]
+async fn the_demo_validates_through_the_issuer_as_configured_by_its_environment() {
+    use jwt_cache_example_support::{Vars, from_vars};
+    let (issuer, base) = Issuer::spawn(|_| {}).await.unwrap();
+    let jwks = format!("{base}/jwks");
+    let introspect = format!("{base}/introspect");
+    let configs: Vec<Vec<(&str, &str)>> = vec![
+        vec![("JWT_JWKS_URL", &jwks), ("JWT_ISSUER", &base), ("JWT_AUDIENCE", "jwt-cache-demo")],
+        vec![("JWT_ISSUER_URL", &base), ("JWT_AUDIENCE", "jwt-cache-demo")],
+        vec![
+            ("INTROSPECTION_URL", &introspect),
+            ("INTROSPECTION_CLIENT_ID", "demo"),
+            ("INTROSPECTION_CLIENT_SECRET", "demo-secret"),
+        ],
+    ];
+    let client = reqwest::Client::new();
+    for pairs in configs {
+        let config = from_vars("demo", &Vars::from_pairs(pairs.clone())).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/me", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, jwt_cache_demo::app(config.auth, config.issuer))
+                .await
+                .unwrap()
+        });
+        let get = |token: String| client.get(&url).bearer_auth(token).send();
+        let r = get(issuer.token("alice")).await.unwrap();
+        assert_eq!(r.status(), 200, "{pairs:?}");
+        let me: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(me["sub"], "alice", "{pairs:?}");
+        let wrong = issuer.token_with("alice", serde_json::json!({ "aud": "elsewhere" }));
+        if pairs[0].0 != "INTROSPECTION_URL" {
+            assert_eq!(get(wrong).await.unwrap().status(), 401, "{pairs:?}");
+        } else {
+            // Introspection of an opaque token.
+            let r = get(issuer.opaque_token(Some("bob"))).await.unwrap();
+            assert_eq!(r.status(), 200, "{pairs:?}");
+        }
+    }
+}

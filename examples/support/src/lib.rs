@@ -6,6 +6,14 @@
 //!   validate tokens from a real issuer; without `JWT_PUBLIC_KEY_FILE`, dev mode: an Ed25519
 //!   key generated at start-up and a printed token;
 //! - `JWT_ISSUERS`: several issuers, `ISSUER=ALG:PEM_FILE,…` (see [`issuers`]);
+//! - `JWT_JWKS_URL`: the keys from a JWKS, refreshed in the background and refetched on an
+//!   unknown `kid` (at most once per 5 s); `JWT_ISSUER_URL`: the same through OpenID Connect
+//!   discovery (the document's `issuer` must equal it, and tokens must carry it as `iss`);
+//!   `JWT_ISSUER` / `JWT_AUDIENCE` apply;
+//! - `INTROSPECTION_URL` with `INTROSPECTION_CLIENT_ID` / `INTROSPECTION_CLIENT_SECRET`:
+//!   validate by RFC 7662 introspection (opaque tokens too); `JWT_ISSUER` / `JWT_AUDIENCE`
+//!   are checked against the answer when set;
+//! - `JWT_CACHE_TTL`: seconds a validation is cached (default 600; `0`: validate every request);
 //! - `JWT_COOKIE`: also take the token from this cookie (browser apps);
 //! - `REDIS_URL`: a tiered cache (in-process L1, Redis L2, revocations replicated into every
 //!   instance's memory through pub/sub); in-process cache otherwise;
@@ -20,6 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jwt_cache::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
 use std::sync::Arc;
 
+use jwt_cache::validator::{IntrospectionValidator, JwksKeySource};
 use jwt_cache::{
     Authenticator, Issuers, JwtCacheBuilder, JwtValidator, MemoryCache, StandardClaims,
     TokenValidator, VerificationKey,
@@ -83,10 +92,42 @@ pub struct ExampleConfig {
     pub cache_name: String,
     /// The dev-mode issuer, when no key was configured.
     pub issuer: Option<DevIssuer>,
+    /// What validates tokens, for the banner.
+    pub validation: String,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+/// Where configuration is read from: the process environment, or given pairs (tests).
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    given: Option<std::collections::HashMap<String, String>>,
+}
+
+impl Vars {
+    /// The process environment.
+    pub fn process() -> Self {
+        Vars { given: None }
+    }
+
+    /// These pairs only.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Vars {
+            given: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A variable's non-empty value.
+    pub fn get(&self, name: &str) -> Option<String> {
+        match &self.given {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
+        .filter(|v| !v.is_empty())
+    }
 }
 
 /// Log to stderr, `RUST_LOG` or `info`.
@@ -98,9 +139,13 @@ pub fn init_tracing() {
         .init();
 }
 
-fn addr(program: &str) -> Result<SocketAddr, String> {
+fn addr(program: &str, vars: &Vars) -> Result<SocketAddr, String> {
+    if vars.given.is_some() {
+        let addr = vars.get("ADDR").unwrap_or_else(|| "127.0.0.1:0".into());
+        return SocketAddr::from_str(&addr).map_err(|e| format!("bad address {addr:?}: {e}"));
+    }
     let mut args = std::env::args().skip(1);
-    let mut addr = env("ADDR");
+    let mut addr = vars.get("ADDR");
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next(),
@@ -110,6 +155,9 @@ fn addr(program: &str) -> Result<SocketAddr, String> {
                     "usage: {program} [--addr HOST:PORT]\n\n\
                      env: ADDR, JWT_PUBLIC_KEY_FILE, JWT_ALG (default RS256), JWT_ISSUER, JWT_AUDIENCE,\n     \
                      JWT_ISSUERS (ISSUER=ALG:PEM_FILE,...), JWT_COOKIE (cookie name),\n     \
+                     JWT_JWKS_URL or JWT_ISSUER_URL (keys from a JWKS / OIDC discovery),\n     \
+                     INTROSPECTION_URL, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET (RFC 7662),\n     \
+                     JWT_CACHE_TTL (seconds, default 600; 0 = validate every request),\n     \
                      REDIS_URL (share revocations through Redis),\n     \
                      JWT_CACHE_INTEGRITY_KEY or JWT_CACHE_INTEGRITY_KEY_FILE (share validations too)"
                 );
@@ -124,7 +172,8 @@ fn addr(program: &str) -> Result<SocketAddr, String> {
 
 /// The validator from `JWT_PUBLIC_KEY_FILE` / `JWT_ALG` / `JWT_ISSUER` / `JWT_AUDIENCE`, or in
 /// dev mode one for a key generated now, with its issuer.
-pub fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
+pub fn validator(vars: &Vars) -> Result<(JwtValidator, Option<DevIssuer>), String> {
+    let env = |name: &str| vars.get(name);
     if let Some(path) = env("JWT_PUBLIC_KEY_FILE") {
         let pem = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
         let alg_name = env("JWT_ALG").unwrap_or_else(|| "RS256".into());
@@ -158,7 +207,8 @@ pub fn validator() -> Result<(JwtValidator, Option<DevIssuer>), String> {
 
 /// The fleet-wide secret that authenticates claims in Redis: `JWT_CACHE_INTEGRITY_KEY`, or
 /// the contents of the file `JWT_CACHE_INTEGRITY_KEY_FILE` (surrounding whitespace trimmed).
-fn integrity_key() -> Result<Option<Vec<u8>>, String> {
+fn integrity_key(vars: &Vars) -> Result<Option<Vec<u8>>, String> {
+    let env = |name: &str| vars.get(name);
     if let Some(key) = env("JWT_CACHE_INTEGRITY_KEY") {
         return Ok(Some(key.into_bytes()));
     }
@@ -175,7 +225,8 @@ fn integrity_key() -> Result<Option<Vec<u8>>, String> {
 /// `ISSUER=ALG:PEM_FILE` entries separated by commas (or spaces), e.g.
 /// `JWT_ISSUERS="https://a.example=RS256:/keys/a.pem,https://b.example=ES256:/keys/b.pem"`.
 /// `JWT_AUDIENCE` applies to all of them.
-pub fn issuers() -> Result<Option<Issuers<StandardClaims>>, String> {
+pub fn issuers(vars: &Vars) -> Result<Option<Issuers<StandardClaims>>, String> {
+    let env = |name: &str| vars.get(name);
     let Some(spec) = env("JWT_ISSUERS") else {
         return Ok(None);
     };
@@ -198,18 +249,97 @@ pub fn issuers() -> Result<Option<Issuers<StandardClaims>>, String> {
     Ok(Some(issuers))
 }
 
+/// A remote validator from `INTROSPECTION_URL`, or a JWKS key source from `JWT_JWKS_URL` /
+/// `JWT_ISSUER_URL`, with what to print about it.
+async fn remote_validator(
+    vars: &Vars,
+) -> Result<Option<(Arc<dyn TokenValidator<StandardClaims>>, String)>, String> {
+    let env = |name: &str| vars.get(name);
+    if let Some(url) = env("INTROSPECTION_URL") {
+        let mut b = IntrospectionValidator::<StandardClaims>::builder(&url)
+            .client_credentials(
+                env("INTROSPECTION_CLIENT_ID").unwrap_or_default(),
+                env("INTROSPECTION_CLIENT_SECRET").unwrap_or_default(),
+            )
+            .token_type_hint("access_token");
+        if let Some(iss) = env("JWT_ISSUER") {
+            b = b.issuer(iss);
+        }
+        if let Some(aud) = env("JWT_AUDIENCE") {
+            b = b.audience(aud);
+        }
+        let v = b.build().map_err(|e| format!("INTROSPECTION_URL: {e}"))?;
+        return Ok(Some((Arc::new(v), format!("RFC 7662 introspection at {url}"))));
+    }
+    let (source, iss, what) = match (env("JWT_JWKS_URL"), env("JWT_ISSUER_URL")) {
+        (Some(url), _) => (
+            JwksKeySource::builder(&url),
+            env("JWT_ISSUER"),
+            format!("keys from the JWKS at {url}"),
+        ),
+        (None, Some(issuer)) => (
+            JwksKeySource::discover(&issuer),
+            Some(env("JWT_ISSUER").unwrap_or_else(|| issuer.clone())),
+            format!("keys of issuer {issuer} (OpenID Connect discovery)"),
+        ),
+        (None, None) => return Ok(None),
+    };
+    // `spawn`: an unreachable JWKS at start-up does not stop the service; requests get 503
+    // until the key set arrives (the background task retries).
+    let source = source
+        .spawn()
+        .await
+        .map_err(|e| format!("JWT_JWKS_URL / JWT_ISSUER_URL: {e}"))?;
+    if !source.is_healthy() {
+        tracing::warn!(url = source.url(), "no key set yet; retrying in the background");
+    }
+    let mut v = JwtValidator::from_key_source(source);
+    if let Some(iss) = iss {
+        v = v.issuer(iss);
+    }
+    if let Some(aud) = env("JWT_AUDIENCE") {
+        v = v.audience(aud);
+    }
+    Ok(Some((Arc::new(v), what)))
+}
+
 /// Read the configuration from the arguments and the environment, and connect the cache.
 pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
-    let addr = addr(program)?;
-    let (validator, issuer): (Arc<dyn TokenValidator<StandardClaims>>, _) = match issuers()? {
-        Some(issuers) => (Arc::new(issuers), None),
-        None => {
-            let (v, dev) = validator()?;
-            (Arc::new(v), dev)
-        }
+    from_vars(program, &Vars::process()).await
+}
+
+/// [`from_env`] with the variables from `vars` (and no command-line arguments when they are
+/// given pairs).
+pub async fn from_vars(program: &str, vars: &Vars) -> Result<ExampleConfig, String> {
+    let env = |name: &str| vars.get(name);
+    let addr = addr(program, vars)?;
+    let (validator, issuer, validation): (Arc<dyn TokenValidator<StandardClaims>>, _, _) =
+        match remote_validator(vars).await? {
+            Some((v, what)) => (v, None, what),
+            None => match issuers(vars)? {
+                Some(issuers) => (
+                    Arc::new(issuers),
+                    None,
+                    "tokens from the issuers in JWT_ISSUERS".to_owned(),
+                ),
+                None => {
+                    let (v, dev) = validator(vars)?;
+                    (
+                        Arc::new(v),
+                        dev,
+                        "tokens signed with the key from JWT_PUBLIC_KEY_FILE".to_owned(),
+                    )
+                }
+            },
+        };
+    let ttl = match env("JWT_CACHE_TTL") {
+        Some(secs) => Duration::from_secs(
+            secs.parse()
+                .map_err(|_| format!("JWT_CACHE_TTL {secs:?}: expected seconds"))?,
+        ),
+        None => Duration::from_secs(600),
     };
-    let mut builder =
-        JwtCacheBuilder::<StandardClaims>::new(validator).ttl(Duration::from_secs(600));
+    let mut builder = JwtCacheBuilder::<StandardClaims>::new(validator).ttl(ttl);
     if let Some(cookie) = env("JWT_COOKIE") {
         builder = builder.token_from_cookie(cookie);
     }
@@ -219,7 +349,7 @@ pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
             let mut l2 = RedisCache::<StandardClaims>::connect(&url)
                 .await
                 .map_err(|e| format!("REDIS_URL {shown}: {e}"))?;
-            let what = match integrity_key()? {
+            let what = match integrity_key(vars)? {
                 Some(secret) => {
                     l2 = l2
                         .integrity_key(&secret)
@@ -252,6 +382,7 @@ pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
         auth,
         cache_name,
         issuer,
+        validation,
     })
 }
 
@@ -278,9 +409,12 @@ pub fn print_banner(name: &str, config: &ExampleConfig, local: SocketAddr) {
             );
             println!("curl http://{local}/dev/token                  # a fresh token");
         }
-        None if env("JWT_ISSUERS").is_some() => {
-            println!("validating tokens from the issuers in JWT_ISSUERS")
+        None => {
+            println!("validating {}", config.validation);
+            println!(
+                "get a token from your issuer (examples/issuer: curl -s -X POST 'http://127.0.0.1:4000/token?sub=alice'), then"
+            );
+            println!("curl -H \"Authorization: Bearer $TOKEN\" http://{local}/me");
         }
-        None => println!("validating tokens with the key from JWT_PUBLIC_KEY_FILE"),
     }
 }
