@@ -68,9 +68,20 @@ async fn a_rotated_in_key_is_taken_after_one_refetch_and_a_removed_key_takes_its
     let r = stack.send(Some(&new)).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body, "bob");
-    assert_eq!(issuer.stats().jwks, 2, "exactly one refetch for the new kid");
-    assert_eq!(source.stats().unknown_kid_refetches.load(Ordering::Relaxed), 1);
-    assert_eq!(stack.send(Some(&old)).await.status, StatusCode::OK, "the old key is still published");
+    assert_eq!(
+        issuer.stats().jwks,
+        2,
+        "exactly one refetch for the new kid"
+    );
+    assert_eq!(
+        source.stats().unknown_kid_refetches.load(Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        stack.send(Some(&old)).await.status,
+        StatusCode::OK,
+        "the old key is still published"
+    );
 
     // The old key leaves the set: its cached validation goes with it (the cache still holds
     // the entry; the hit re-check refuses it).
@@ -84,7 +95,8 @@ async fn a_rotated_in_key_is_taken_after_one_refetch_and_a_removed_key_takes_its
 }
 
 #[tokio::test]
-async fn endpoint_down_known_keys_work_unknown_kids_get_503_and_a_flood_costs_a_bounded_number_of_fetches() {
+async fn endpoint_down_known_keys_work_unknown_kids_get_503_and_a_flood_costs_a_bounded_number_of_fetches()
+ {
     let (issuer, base) = spawn_issuer().await;
     // Default refetch interval (5 s): the flood below runs well within one interval.
     let source = JwksKeySource::builder(format!("{base}/jwks"))
@@ -117,7 +129,11 @@ async fn endpoint_down_known_keys_work_unknown_kids_get_503_and_a_flood_costs_a_
     }
     let fetches = issuer.stats().jwks - before;
     assert!(fetches <= 1, "{fetches} fetches for 1000 random kids");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(!source.is_healthy());
     // The known key still works, and the last good set was kept.
     assert_eq!(stack.send(Some(&fresh)).await.status, StatusCode::OK);
@@ -148,7 +164,11 @@ async fn discovery_naming_another_issuer_is_refused() {
     let err = JwksKeySource::discover(&base).start().await.unwrap_err();
     assert!(matches!(err, ConfigError::KeySource(_)), "{err:?}");
     assert!(err.to_string().contains("impostor"), "{err}");
-    assert_eq!(issuer.stats().jwks, 0, "no key set is fetched from a mismatched issuer");
+    assert_eq!(
+        issuer.stats().jwks,
+        0,
+        "no key set is fetched from a mismatched issuer"
+    );
     // The same document under its own issuer name is fine.
     let (_, base) = issuer_pair().await;
     JwksKeySource::discover(&base).start().await.unwrap();
@@ -220,7 +240,10 @@ async fn jku_is_never_followed_and_keys_are_pinned_to_their_algorithm() {
     );
     let r = stack.send(Some(&format!("{head}.{rest}"))).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
-    assert!(r.challenge.as_deref().unwrap().contains("unknown key"), "{r:?}");
+    assert!(
+        r.challenge.as_deref().unwrap().contains("unknown key"),
+        "{r:?}"
+    );
     assert_eq!(other.stats().jwks, 0, "jku was followed");
 
     // HS256 under the ES256 key's kid (algorithm confusion): refused.
@@ -239,7 +262,13 @@ async fn jku_is_never_followed_and_keys_are_pinned_to_their_algorithm() {
     .unwrap();
     let r = stack.send(Some(&hs)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
-    assert!(r.challenge.as_deref().unwrap().contains("algorithm not allowed"), "{r:?}");
+    assert!(
+        r.challenge
+            .as_deref()
+            .unwrap()
+            .contains("algorithm not allowed"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]
@@ -255,7 +284,10 @@ async fn a_source_started_while_the_endpoint_is_down_answers_503_then_recovers()
         .unwrap();
     let stack = stack(source.clone(), &base);
     let token = issuer.token("alice");
-    assert_eq!(stack.send(Some(&token)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        stack.send(Some(&token)).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     issuer.set_failing(false);
     // The background task retries on its own.
     let deadline = Instant::now() + Duration::from_secs(3);

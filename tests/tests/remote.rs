@@ -37,11 +37,23 @@ async fn an_active_token_is_introspected_once_then_served_from_the_cache() {
     let jwt = issuer.token("bob");
     for _ in 0..3 {
         let r = stack.send(Some(&opaque)).await;
-        assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "alice"), "{r:?}");
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (StatusCode::OK, "alice"),
+            "{r:?}"
+        );
     }
-    assert_eq!(issuer.stats().introspections, 1, "the second request makes no call");
+    assert_eq!(
+        issuer.stats().introspections,
+        1,
+        "the second request makes no call"
+    );
     let r = stack.send(Some(&jwt)).await;
-    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "bob"), "{r:?}");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, "bob"),
+        "{r:?}"
+    );
     assert_eq!(issuer.stats().introspections, 2);
 }
 
@@ -84,12 +96,20 @@ async fn endpoint_down_is_503_never_invalid_and_cached_tokens_keep_working() {
     let started = Instant::now();
     let r = stack.send(Some(&new)).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Back: the unavailable answer was not cached as a refusal.
     issuer.set_delay(Duration::ZERO);
     let r = stack.send(Some(&new)).await;
-    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "bob"), "{r:?}");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, "bob"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]
@@ -109,7 +129,11 @@ async fn wrong_client_credentials_are_an_outage_not_an_invalid_token_and_post_au
         .build()
         .unwrap();
     let r = cached(post).send(Some(&token)).await;
-    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "alice"), "{r:?}");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, "alice"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]
@@ -192,7 +216,8 @@ fn auth_service(base: &str) -> impl jwt_cache::TokenValidator<StandardClaims> {
 }
 
 #[tokio::test]
-async fn auth_service_down_cached_tokens_work_until_their_entries_expire_new_ones_get_503_in_time() {
+async fn auth_service_down_cached_tokens_work_until_their_entries_expire_new_ones_get_503_in_time()
+{
     let (issuer, base) = Issuer::spawn(|_| {}).await.unwrap();
     let stack = Stack::new(
         JwtCacheLayer::builder(auth_service(&base))
@@ -208,12 +233,19 @@ async fn auth_service_down_cached_tokens_work_until_their_entries_expire_new_one
     // The service hangs.
     issuer.set_delay(Duration::from_secs(30));
     let r = stack.send(Some(&known)).await;
-    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "alice"), "{r:?}");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, "alice"),
+        "{r:?}"
+    );
     let started = Instant::now();
     let r = stack.send(Some(&issuer.opaque_token(Some("bob")))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "503 after {took:?}, timeout 300 ms");
+    assert!(
+        took < Duration::from_secs(1),
+        "503 after {took:?}, timeout 300 ms"
+    );
 
     // The entry expires (ttl 1 s): with the service still down, the known token is now 503 too.
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -231,8 +263,15 @@ async fn the_demo_validates_through_the_issuer_as_configured_by_its_environment(
     let jwks = format!("{base}/jwks");
     let introspect = format!("{base}/introspect");
     let configs: Vec<Vec<(&str, &str)>> = vec![
-        vec![("JWT_JWKS_URL", &jwks), ("JWT_ISSUER", &base), ("JWT_AUDIENCE", "jwt-cache-demo")],
-        vec![("JWT_ISSUER_URL", &base), ("JWT_AUDIENCE", "jwt-cache-demo")],
+        vec![
+            ("JWT_JWKS_URL", &jwks),
+            ("JWT_ISSUER", &base),
+            ("JWT_AUDIENCE", "jwt-cache-demo"),
+        ],
+        vec![
+            ("JWT_ISSUER_URL", &base),
+            ("JWT_AUDIENCE", "jwt-cache-demo"),
+        ],
         vec![
             ("INTROSPECTION_URL", &introspect),
             ("INTROSPECTION_CLIENT_ID", "demo"),
@@ -241,7 +280,9 @@ async fn the_demo_validates_through_the_issuer_as_configured_by_its_environment(
     ];
     let client = reqwest::Client::new();
     for pairs in configs {
-        let config = from_vars("demo", &Vars::from_pairs(pairs.clone())).await.unwrap();
+        let config = from_vars("demo", &Vars::from_pairs(pairs.clone()))
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/me", listener.local_addr().unwrap());
         tokio::spawn(async move {

@@ -450,7 +450,10 @@ mod tests {
         // Not a JWS (an opaque token, which may hold dots): the whole token.
         assert_ne!(SignedHash::of("opaque.one"), SignedHash::of("opaque.two"));
         assert_ne!(SignedHash::of("a.b.c.d"), SignedHash::of("a.b.c.e"));
-        assert_eq!(SignedHash::of("opaque").to_hex(), hex(&Sha256::digest(b"opaque")));
+        assert_eq!(
+            SignedHash::of("opaque").to_hex(),
+            hex(&Sha256::digest(b"opaque"))
+        );
     }
 
     #[test]

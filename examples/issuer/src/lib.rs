@@ -164,7 +164,9 @@ impl Issuer {
     /// An issuer on a free loopback port, served in the background; `configure` adjusts its
     /// configuration (whose `issuer` is set to the server's base URL first). Returns the issuer
     /// and that base URL.
-    pub async fn spawn(configure: impl FnOnce(&mut IssuerConfig)) -> std::io::Result<(Issuer, String)> {
+    pub async fn spawn(
+        configure: impl FnOnce(&mut IssuerConfig),
+    ) -> std::io::Result<(Issuer, String)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let mut config = IssuerConfig::new(base.clone());
@@ -215,7 +217,11 @@ impl Issuer {
     pub fn opaque_token(&self, sub: Option<&str>) -> String {
         let claims = self.claims(sub, None, None, None);
         let token = random_hex(24);
-        self.shared.opaque.lock().unwrap().insert(token.clone(), claims);
+        self.shared
+            .opaque
+            .lock()
+            .unwrap()
+            .insert(token.clone(), claims);
         token
     }
 
@@ -223,7 +229,10 @@ impl Issuer {
     pub fn revoke(&self, token: &str) {
         let mut revoked = self.shared.revoked.lock().unwrap();
         revoked.insert(token.to_owned());
-        if let Some(jti) = self.verify(token).and_then(|c| c["jti"].as_str().map(str::to_owned)) {
+        if let Some(jti) = self
+            .verify(token)
+            .and_then(|c| c["jti"].as_str().map(str::to_owned))
+        {
             revoked.insert(jti);
         }
     }
@@ -243,14 +252,21 @@ impl Issuer {
 
     /// The `kid`s in the JWKS, oldest first.
     pub fn kids(&self) -> Vec<String> {
-        self.shared.keys.read().unwrap().iter().map(|k| k.kid.clone()).collect()
+        self.shared
+            .keys
+            .read()
+            .unwrap()
+            .iter()
+            .map(|k| k.kid.clone())
+            .collect()
     }
 
     /// Make every discovery, JWKS and introspection call wait `delay`.
     pub fn set_delay(&self, delay: Duration) {
-        self.shared
-            .delay_ms
-            .store(delay.as_millis().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.shared.delay_ms.store(
+            delay.as_millis().try_into().unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Make every discovery, JWKS and introspection call answer `503` (an outage).
@@ -267,7 +283,13 @@ impl Issuer {
         }
     }
 
-    fn claims(&self, sub: Option<&str>, scope: Option<&str>, aud: Option<&str>, ttl: Option<u64>) -> Value {
+    fn claims(
+        &self,
+        sub: Option<&str>,
+        scope: Option<&str>,
+        aud: Option<&str>,
+        ttl: Option<u64>,
+    ) -> Value {
         let c = &self.shared.config;
         let now = now();
         let mut claims = json!({
@@ -316,7 +338,11 @@ impl Issuer {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         if self.shared.failing.load(Ordering::Relaxed) {
-            return Err((StatusCode::SERVICE_UNAVAILABLE, "issuer failing (POST /control?fail=false)").into_response());
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "issuer failing (POST /control?fail=false)",
+            )
+                .into_response());
         }
         Ok(())
     }
@@ -344,7 +370,14 @@ async fn jwks(State(issuer): State<Issuer>) -> Response {
     if let Err(r) = issuer.gate().await {
         return r;
     }
-    let keys: Vec<Value> = issuer.shared.keys.read().unwrap().iter().map(|k| k.jwk.clone()).collect();
+    let keys: Vec<Value> = issuer
+        .shared
+        .keys
+        .read()
+        .unwrap()
+        .iter()
+        .map(|k| k.jwk.clone())
+        .collect();
     let max_age = issuer.shared.config.jwks_max_age.as_secs();
     (
         [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
@@ -366,7 +399,9 @@ struct TokenParams {
 async fn token(State(issuer): State<Issuer>, Query(p): Query<TokenParams>) -> Response {
     let client_credentials = p.grant.as_deref() == Some("client_credentials");
     let opaque = p.format.as_deref() == Some("opaque");
-    let lifetime = p.ttl.unwrap_or(issuer.shared.config.token_lifetime.as_secs());
+    let lifetime = p
+        .ttl
+        .unwrap_or(issuer.shared.config.token_lifetime.as_secs());
     // A client-credentials token has no user: no `sub` in an opaque token's introspection,
     // `sub` = the client id in an RFC 9068 `at+jwt`.
     let sub = match (client_credentials, opaque) {
@@ -374,10 +409,20 @@ async fn token(State(issuer): State<Issuer>, Query(p): Query<TokenParams>) -> Re
         (true, true) => None,
         (true, false) => Some(issuer.shared.config.client_id.clone()),
     };
-    let claims = issuer.claims(sub.as_deref(), p.scope.as_deref(), p.aud.as_deref(), Some(lifetime));
+    let claims = issuer.claims(
+        sub.as_deref(),
+        p.scope.as_deref(),
+        p.aud.as_deref(),
+        Some(lifetime),
+    );
     let token = if opaque {
         let token = random_hex(24);
-        issuer.shared.opaque.lock().unwrap().insert(token.clone(), claims);
+        issuer
+            .shared
+            .opaque
+            .lock()
+            .unwrap()
+            .insert(token.clone(), claims);
         token
     } else {
         issuer.sign(claims)
@@ -432,7 +477,11 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((form_decode(id), form_decode(secret)))
 }
 
-async fn introspect(State(issuer): State<Issuer>, headers: HeaderMap, Form(form): Form<IntrospectForm>) -> Response {
+async fn introspect(
+    State(issuer): State<Issuer>,
+    headers: HeaderMap,
+    Form(form): Form<IntrospectForm>,
+) -> Response {
     issuer.shared.introspections.fetch_add(1, Ordering::Relaxed);
     if let Err(r) = issuer.gate().await {
         return r;
@@ -451,7 +500,14 @@ async fn introspect(State(issuer): State<Issuer>, headers: HeaderMap, Form(form)
             .into_response();
     }
     let inactive = || Json(json!({"active": false})).into_response();
-    let claims = match issuer.shared.opaque.lock().unwrap().get(&form.token).cloned() {
+    let claims = match issuer
+        .shared
+        .opaque
+        .lock()
+        .unwrap()
+        .get(&form.token)
+        .cloned()
+    {
         Some(c) => Some(c),
         None => issuer.verify(&form.token),
     };
@@ -460,7 +516,10 @@ async fn introspect(State(issuer): State<Issuer>, headers: HeaderMap, Form(form)
     };
     let revoked = issuer.shared.revoked.lock().unwrap();
     let jti_revoked = claims["jti"].as_str().is_some_and(|j| revoked.contains(j));
-    if revoked.contains(&form.token) || jti_revoked || claims["exp"].as_u64().is_some_and(|e| e <= now()) {
+    if revoked.contains(&form.token)
+        || jti_revoked
+        || claims["exp"].as_u64().is_some_and(|e| e <= now())
+    {
         return inactive();
     }
     claims["active"] = json!(true);

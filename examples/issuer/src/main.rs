@@ -46,7 +46,8 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| format!("binding {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut config = IssuerConfig::new(env("ISSUER_URL").unwrap_or_else(|| format!("http://{local}")));
+    let mut config =
+        IssuerConfig::new(env("ISSUER_URL").unwrap_or_else(|| format!("http://{local}")));
     if let Some(aud) = env("ISSUER_AUDIENCE") {
         config.audience = aud;
     }
@@ -58,13 +59,21 @@ async fn run() -> Result<(), String> {
     }
     let issuer = Issuer::new(config);
     let base = format!("http://{local}");
-    println!("jwt-cache issuer {} listening on {base}", issuer.config().issuer);
+    println!(
+        "jwt-cache issuer {} listening on {base}",
+        issuer.config().issuer
+    );
     println!("  discovery      {base}/.well-known/openid-configuration");
     println!("  JWKS           {base}/jwks");
     println!("  a JWT          curl -s -X POST '{base}/token?sub=alice'");
     println!("  an opaque one  curl -s -X POST '{base}/token?sub=alice&format=opaque'");
-    println!("  introspection  {base}/introspect (client {:?})", issuer.config().client_id);
-    println!("  rotate keys    curl -s -X POST '{base}/rotate'   (add ?retire=true to drop the old ones)");
+    println!(
+        "  introspection  {base}/introspect (client {:?})",
+        issuer.config().client_id
+    );
+    println!(
+        "  rotate keys    curl -s -X POST '{base}/rotate'   (add ?retire=true to drop the old ones)"
+    );
     println!("  slow / fail    curl -s -X POST '{base}/control?delay_ms=5&fail=false'");
     println!("  counters       curl -s {base}/stats");
     axum::serve(listener, issuer.router())

@@ -24,7 +24,9 @@ async fn ok() -> &'static str {
 #[tokio::main]
 async fn main() {
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3900".into());
-    let (validator, issuer) = jwt_cache_example_support::validator(&jwt_cache_example_support::Vars::process()).expect("configuration");
+    let (validator, issuer) =
+        jwt_cache_example_support::validator(&jwt_cache_example_support::Vars::process())
+            .expect("configuration");
     let issuer = issuer.expect("dev mode (no JWT_PUBLIC_KEY_FILE)");
     println!(
         "TOKEN={}",

@@ -269,7 +269,10 @@ async fn remote_validator(
             b = b.audience(aud);
         }
         let v = b.build().map_err(|e| format!("INTROSPECTION_URL: {e}"))?;
-        return Ok(Some((Arc::new(v), format!("RFC 7662 introspection at {url}"))));
+        return Ok(Some((
+            Arc::new(v),
+            format!("RFC 7662 introspection at {url}"),
+        )));
     }
     let (source, iss, what) = match (env("JWT_JWKS_URL"), env("JWT_ISSUER_URL")) {
         (Some(url), _) => (
@@ -291,7 +294,10 @@ async fn remote_validator(
         .await
         .map_err(|e| format!("JWT_JWKS_URL / JWT_ISSUER_URL: {e}"))?;
     if !source.is_healthy() {
-        tracing::warn!(url = source.url(), "no key set yet; retrying in the background");
+        tracing::warn!(
+            url = source.url(),
+            "no key set yet; retrying in the background"
+        );
     }
     let mut v = JwtValidator::from_key_source(source);
     if let Some(iss) = iss {

@@ -191,7 +191,9 @@ fn form_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -209,7 +211,10 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
         if let Some(h) = &self.hint {
             form.push(("token_type_hint", h));
         }
-        let mut req = self.client.post(&self.url).header("accept", "application/json");
+        let mut req = self
+            .client
+            .post(&self.url)
+            .header("accept", "application/json");
         match self.auth {
             ClientAuth::Basic => {
                 req = req.basic_auth(
@@ -265,10 +270,15 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
     async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
         let body = match tokio::time::timeout(self.timeout, self.introspect(token)).await {
             Ok(result) => result?,
-            Err(_) => return Err(unavailable(format_args!("no answer within {:?}", self.timeout))),
+            Err(_) => {
+                return Err(unavailable(format_args!(
+                    "no answer within {:?}",
+                    self.timeout
+                )));
+            }
         };
-        let answer: Answer =
-            serde_json::from_slice(&body).map_err(|e| unavailable(format_args!("not an introspection answer: {e}")))?;
+        let answer: Answer = serde_json::from_slice(&body)
+            .map_err(|e| unavailable(format_args!("not an introspection answer: {e}")))?;
         if !answer.active {
             return Err(ValidationError::Inactive);
         }

@@ -24,7 +24,8 @@ pub struct FetchedDocument {
 
 /// How a [`JwksKeySource`] fetches a document: an async function of the URL. Build one with
 /// [`JwksKeySourceBuilder::fetch_with`], or let the source use `reqwest`.
-type Fetch = Arc<dyn Fn(String) -> BoxFuture<'static, Result<FetchedDocument, String>> + Send + Sync>;
+type Fetch =
+    Arc<dyn Fn(String) -> BoxFuture<'static, Result<FetchedDocument, String>> + Send + Sync>;
 
 /// The largest document read (a JWKS or a discovery document); larger ones are refused.
 const MAX_DOCUMENT: usize = 1 << 20;
@@ -72,7 +73,9 @@ impl Default for Settings {
     fn default() -> Self {
         use Algorithm::*;
         Settings {
-            algorithms: vec![RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA],
+            algorithms: vec![
+                RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA,
+            ],
             allow_symmetric: false,
             default_refresh: Duration::from_secs(300),
             min_refresh: Duration::from_secs(30),
@@ -209,7 +212,13 @@ impl JwksKeySource {
 
     /// The `kid`s of the current key set (`None` for a key without one).
     pub fn kids(&self) -> Vec<Option<String>> {
-        self.shared.set.load().keys.iter().map(|k| k.kid.clone()).collect()
+        self.shared
+            .set
+            .load()
+            .keys
+            .iter()
+            .map(|k| k.kid.clone())
+            .collect()
     }
 
     /// Whether the last fetch succeeded.
@@ -246,19 +255,31 @@ impl JwksKeySource {
 
     /// Whether a key identity is in the current set (lock-free: the cache-hit re-check).
     pub(crate) fn has_identity(&self, identity: &str) -> bool {
-        self.shared.set.load().keys.iter().any(|k| k.identity == identity)
+        self.shared
+            .set
+            .load()
+            .keys
+            .iter()
+            .any(|k| k.identity == identity)
     }
 
     /// A token names `kid`, which `seen` (the set the caller looked in) does not have: refetch
     /// (single-flight, at most once per interval) and hand back the set to look in again, or
     /// say why not.
-    pub(crate) async fn after_unknown_kid(&self, kid: &str, seen: u64) -> Result<Arc<KeySet>, ValidationError> {
+    pub(crate) async fn after_unknown_kid(
+        &self,
+        kid: &str,
+        seen: u64,
+    ) -> Result<Arc<KeySet>, ValidationError> {
         let s = &self.shared;
         let refuse = |s: &Shared| {
             s.stats.unknown_kid_refused.fetch_add(1, Ordering::Relaxed);
             s.no_such_key()
         };
-        if s.unknown.get(kid).is_some_and(|until| Instant::now() < until) {
+        if s.unknown
+            .get(kid)
+            .is_some_and(|until| Instant::now() < until)
+        {
             return Err(refuse(s));
         }
         let mut last = s.refetch.lock().await;
@@ -276,7 +297,9 @@ impl JwksKeySource {
             return Err(refuse(s));
         }
         *last = Some(Instant::now());
-        s.stats.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
+        s.stats
+            .unknown_kid_refetches
+            .fetch_add(1, Ordering::Relaxed);
         let fetched = s.refresh().await;
         drop(last);
         let current = s.set.load_full();
@@ -306,8 +329,10 @@ impl Shared {
     }
 
     fn remember_unknown(&self, kid: &str) {
-        self.unknown
-            .insert(kid.to_owned(), Instant::now() + self.settings.unknown_kid_ttl);
+        self.unknown.insert(
+            kid.to_owned(),
+            Instant::now() + self.settings.unknown_kid_ttl,
+        );
     }
 
     /// Fetch, parse and swap in a key set; the delay until the next refresh on success.
@@ -348,7 +373,11 @@ fn parse_jwks(body: &[u8], settings: &Settings) -> Result<Vec<VerificationKey>, 
     let doc: Doc = serde_json::from_slice(body).map_err(|e| format!("not a JWKS: {e}"))?;
     let mut keys = Vec::new();
     for value in doc.keys {
-        let kid = value.get("kid").and_then(|k| k.as_str()).unwrap_or("").to_owned();
+        let kid = value
+            .get("kid")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_owned();
         let parsed = serde_json::from_value::<Jwk>(value)
             .map_err(|e| e.to_string())
             .and_then(|jwk| from_jwk(&jwk, &settings.algorithms, settings.allow_symmetric));
@@ -363,9 +392,15 @@ fn parse_jwks(body: &[u8], settings: &Settings) -> Result<Vec<VerificationKey>, 
     Ok(keys)
 }
 
-async fn fetch_bounded(fetch: &Fetch, url: &str, timeout: Duration) -> Result<FetchedDocument, String> {
+async fn fetch_bounded(
+    fetch: &Fetch,
+    url: &str,
+    timeout: Duration,
+) -> Result<FetchedDocument, String> {
     match tokio::time::timeout(timeout, fetch(url.to_owned())).await {
-        Ok(Ok(doc)) if doc.body.len() > MAX_DOCUMENT => Err(format!("document over {MAX_DOCUMENT} bytes")),
+        Ok(Ok(doc)) if doc.body.len() > MAX_DOCUMENT => {
+            Err(format!("document over {MAX_DOCUMENT} bytes"))
+        }
         Ok(result) => result,
         Err(_) => Err(format!("no answer within {timeout:?}")),
     }
@@ -380,7 +415,11 @@ pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if let Some(v) = d.strip_prefix("max-age=") {
-            age = v.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            age = v
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     age
@@ -425,7 +464,10 @@ async fn discover(fetch: &Fetch, issuer: &str, timeout: Duration) -> Result<Stri
         issuer: String,
         jwks_uri: String,
     }
-    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
     let doc = fetch_bounded(fetch, &url, timeout)
         .await
         .map_err(|e| ConfigError::KeySource(format!("discovery: {e}")))?;
@@ -519,11 +561,9 @@ impl JwksKeySourceBuilder {
     /// [`spawn`](Self::spawn) to start anyway.
     pub async fn start(self) -> Result<JwksKeySource, ConfigError> {
         let source = self.resolve().await?;
-        let next = source
-            .shared
-            .refresh()
-            .await
-            .map_err(|e| ConfigError::KeySource(format!("first key set from {}: {e}", source.shared.url)))?;
+        let next = source.shared.refresh().await.map_err(|e| {
+            ConfigError::KeySource(format!("first key set from {}: {e}", source.shared.url))
+        })?;
         source.spawn_refresher(next);
         Ok(source)
     }
@@ -533,7 +573,11 @@ impl JwksKeySourceBuilder {
     /// background. Discovery must still succeed.
     pub async fn spawn(self) -> Result<JwksKeySource, ConfigError> {
         let source = self.resolve().await?;
-        let next = source.shared.refresh().await.unwrap_or(source.shared.settings.retry);
+        let next = source
+            .shared
+            .refresh()
+            .await
+            .unwrap_or(source.shared.settings.retry);
         source.spawn_refresher(next);
         Ok(source)
     }
@@ -555,7 +599,12 @@ impl JwksKeySourceBuilder {
                 format!("issuer {iss}"),
             ),
         };
-        let mut algs: Vec<&str> = self.settings.algorithms.iter().map(|a| alg_str(*a)).collect();
+        let mut algs: Vec<&str> = self
+            .settings
+            .algorithms
+            .iter()
+            .map(|a| alg_str(*a))
+            .collect();
         algs.sort_unstable();
         let identity = format!(
             "{origin}\u{0}{url}\u{0}{}\u{0}symmetric={}",
@@ -605,8 +654,14 @@ mod tests {
 
     #[test]
     fn max_age_is_read_from_cache_control() {
-        assert_eq!(max_age("public, max-age=600"), Some(Duration::from_secs(600)));
-        assert_eq!(max_age("max-age=\"30\", must-revalidate"), Some(Duration::from_secs(30)));
+        assert_eq!(
+            max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            max_age("max-age=\"30\", must-revalidate"),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(max_age("public"), None);
         assert_eq!(max_age("max-age=abc"), None);

@@ -248,7 +248,10 @@ impl JwtValidator {
         self.validations = Arc::from(validations);
     }
 
-    async fn verify<C: JwtClaims>(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
+    async fn verify<C: JwtClaims>(
+        &self,
+        token: &str,
+    ) -> Result<ValidatedToken<C>, ValidationError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| header_error(token, e))?;
         if let Some(want) = &self.policy.typ {
             match header.typ.as_deref() {
@@ -274,10 +277,13 @@ impl JwtValidator {
             let kid = header.kid.as_deref().unwrap_or_default();
             let set = source.after_unknown_kid(kid, seen).await?;
             let keys: Vec<&VerificationKey> = self.keys.iter().chain(set.keys.iter()).collect();
-            return self.verify_with(token, &header, &keys).map_err(Miss::into_error);
+            return self
+                .verify_with(token, &header, &keys)
+                .map_err(Miss::into_error);
         }
         let keys: Vec<&VerificationKey> = self.keys.iter().collect();
-        self.verify_with(token, &header, &keys).map_err(Miss::into_error)
+        self.verify_with(token, &header, &keys)
+            .map_err(Miss::into_error)
     }
 
     fn verify_with<C: JwtClaims>(
@@ -320,8 +326,9 @@ impl JwtValidator {
                 Ok(data) => {
                     // The payload's registered claims, now that the signature covers them.
                     let reg: RegisteredClaims =
-                        jsonwebtoken::dangerous::insecure_decode_claims(token)
-                            .map_err(|e| Miss::Refused(ValidationError::Malformed(e.to_string())))?;
+                        jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|e| {
+                            Miss::Refused(ValidationError::Malformed(e.to_string()))
+                        })?;
                     return Ok(ValidatedToken {
                         claims: Arc::new(data.claims),
                         meta: reg.into_meta(Some(key.identity.clone())),

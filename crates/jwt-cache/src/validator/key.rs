@@ -277,7 +277,9 @@ pub(crate) mod jwk {
             ));
         };
         if !configured.contains(&first) && jwk.common.key_algorithm.is_some() {
-            return Err(format!("`alg` {first:?} is not among the allowed {configured:?}"));
+            return Err(format!(
+                "`alg` {first:?} is not among the allowed {configured:?}"
+            ));
         }
         let material = material(jwk);
         let mut key = match &jwk.algorithm {
