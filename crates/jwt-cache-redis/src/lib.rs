@@ -71,6 +71,8 @@ mod keys;
 mod log;
 mod markers;
 mod stats;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod tiered;
 mod view;
 
@@ -497,6 +499,11 @@ where
 {
     async fn get(&self, key: &CacheKey, token: &str) -> Result<Lookup<C>, CacheError> {
         Ok(self.lookup(key, token, &SignedHash::of(token)).await?.0)
+    }
+
+    #[cfg(feature = "metrics")]
+    fn observe(&self, meter: &opentelemetry::metrics::Meter) {
+        crate::metrics::observe_redis(meter, &self.inner.stats, &self.inner.breaker);
     }
 
     async fn put(

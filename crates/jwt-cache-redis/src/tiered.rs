@@ -237,6 +237,12 @@ impl<C: JwtClaims> TieredCacheBuilder<C> {
 
 #[async_trait]
 impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
+    #[cfg(feature = "metrics")]
+    fn observe(&self, meter: &opentelemetry::metrics::Meter) {
+        ClaimsCache::<C>::observe(&self.inner.l2, meter);
+        crate::metrics::observe_view(meter, &self.inner.view);
+    }
+
     /// An L1 hit (or a revoked one) while the view is fresh; `None` otherwise (the stale path,
     /// or an L1 miss: see the type's docs).
     fn get_now(&self, key: &CacheKey) -> Option<Lookup<C>> {

@@ -34,6 +34,8 @@ pub struct RevocationView {
     set: Arc<RevocationSet>,
     seq: AtomicU64,
     fresh_until: AtomicU64,
+    /// When the view was last confirmed current (monotonic ms; 0: never).
+    confirmed_at: AtomicU64,
     freshness_ms: u64,
     stats: ViewStats,
 }
@@ -57,6 +59,7 @@ impl RevocationView {
             set,
             seq: AtomicU64::new(0),
             fresh_until: AtomicU64::new(0),
+            confirmed_at: AtomicU64::new(0),
             freshness_ms: jwt_cache::cache::saturating_ms(freshness).max(1),
             stats: ViewStats::default(),
         }
@@ -101,6 +104,15 @@ impl RevocationView {
     fn confirm(&self, since: u64) {
         self.fresh_until
             .fetch_max(since + self.freshness_ms, Ordering::AcqRel);
+        self.confirmed_at.fetch_max(since, Ordering::AcqRel);
+    }
+
+    /// How long ago the view was last confirmed current (`None`: never yet).
+    pub fn age(&self) -> Option<Duration> {
+        match self.confirmed_at.load(Ordering::Acquire) {
+            0 => None,
+            at => Some(Duration::from_millis(mono_ms().saturating_sub(at))),
+        }
     }
 
     /// Apply an announcement. `false`: a gap, reload.

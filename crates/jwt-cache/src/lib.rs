@@ -8,6 +8,8 @@ mod authenticator;
 pub mod cache;
 mod claims;
 mod error;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "tower")]
 pub mod middleware;
 mod token;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::routing::{get, post};
+use axum::response::IntoResponse;
 use axum::{Json, Router};
 use jwt_cache::middleware::RequireScope;
 use jwt_cache::{Authenticator, JwtCacheLayer, StandardClaims};
@@ -49,6 +50,31 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> StatusCode
 async fn dev_token(State(state): State<AppState>) -> Result<String, StatusCode> {
     let issuer = state.issuer.as_ref().ok_or(StatusCode::NOT_FOUND)?;
     Ok(issuer.token("dev-user", Duration::from_secs(3600)) + "\n")
+}
+
+/// `GET /metrics`: the registry in Prometheus' text format (the instruments of
+/// `jwt_cache::metrics`, exported by `opentelemetry-prometheus`). Open, like `/healthz`: put it
+/// on an internal port or behind your network policy in production.
+pub fn metrics_route(registry: prometheus::Registry) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                match prometheus::TextEncoder::new().encode_to_string(&registry.gather()) {
+                    Ok(text) => (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    )
+                        .into_response(),
+                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+                }
+            }
+        }),
+    )
 }
 
 /// The demo's router and its middleware, outermost first:

@@ -6,9 +6,9 @@
 //!
 //! Routes: `GET /me` (claims as JSON), `GET /admin` (the same, role `admin` required),
 //! `GET /healthz` (no auth), `POST /logout` (revokes the presented token), and in dev mode
-//! `GET /dev/token` (a fresh token, no auth). The middleware stack is in `src/lib.rs`.
+//! `GET /dev/token` (a fresh token, no auth), `GET /metrics` (Prometheus text format). The middleware stack is in `src/lib.rs`.
 
-use jwt_cache_demo::app;
+use jwt_cache_demo::{app, metrics_route};
 use jwt_cache_example_support::{init_tracing, print_banner};
 
 #[tokio::main]
@@ -27,7 +27,11 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("binding {}: {e}", config.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     print_banner("jwt-cache demo", &config, local);
-    axum::serve(listener, app(config.auth, config.issuer))
+    let registry = config.telemetry.registry.clone();
+    axum::serve(
+        listener,
+        app(config.auth, config.issuer).merge(metrics_route(registry)),
+    )
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -81,6 +81,42 @@ impl DevIssuer {
     }
 }
 
+/// Metrics: an OpenTelemetry meter provider exporting to a Prometheus registry (what the demo
+/// serves at `/metrics`).
+pub struct Telemetry {
+    /// The registry `/metrics` encodes.
+    pub registry: prometheus::Registry,
+    /// The provider (kept: dropping it stops collection).
+    pub provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    /// A provider with a Prometheus exporter on a new registry.
+    pub fn prometheus() -> Result<Self, String> {
+        let registry = prometheus::Registry::new();
+        let exporter = opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .build()
+            .map_err(|e| format!("prometheus exporter: {e}"))?;
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(exporter)
+            .build();
+        Ok(Telemetry { registry, provider })
+    }
+
+    /// The meter jwt-cache reports through.
+    pub fn meter(&self) -> jwt_cache::metrics::Meter {
+        use opentelemetry::metrics::MeterProvider;
+        self.provider.meter("jwt-cache")
+    }
+}
+
 /// The configuration of an example server.
 #[derive(Debug)]
 pub struct ExampleConfig {
@@ -94,6 +130,8 @@ pub struct ExampleConfig {
     pub issuer: Option<DevIssuer>,
     /// What validates tokens, for the banner.
     pub validation: String,
+    /// Metrics (the demo serves them at `/metrics`).
+    pub telemetry: Telemetry,
 }
 
 /// Where configuration is read from: the process environment, or given pairs (tests).
@@ -345,7 +383,10 @@ pub async fn from_vars(program: &str, vars: &Vars) -> Result<ExampleConfig, Stri
         ),
         None => Duration::from_secs(600),
     };
-    let mut builder = JwtCacheBuilder::<StandardClaims>::new(validator).ttl(ttl);
+    let telemetry = Telemetry::prometheus()?;
+    let mut builder = JwtCacheBuilder::<StandardClaims>::new(validator)
+        .ttl(ttl)
+        .meter(telemetry.meter());
     if let Some(cookie) = env("JWT_COOKIE") {
         builder = builder.token_from_cookie(cookie);
     }
@@ -389,6 +430,7 @@ pub async fn from_vars(program: &str, vars: &Vars) -> Result<ExampleConfig, Stri
         cache_name,
         issuer,
         validation,
+        telemetry,
     })
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Settings {
     pub(crate) sources: crate::token::TokenSources,
     pub(crate) negative_capacity: usize,
     pub(crate) negative_ttl: Duration,
+    #[cfg(feature = "metrics")]
+    pub(crate) meter: Option<opentelemetry::metrics::Meter>,
 }
 
 impl Default for Settings {
@@ -44,6 +46,8 @@ impl Default for Settings {
             sources: crate::token::TokenSources::default(),
             negative_capacity: 10_000,
             negative_ttl: Duration::from_secs(10),
+            #[cfg(feature = "metrics")]
+            meter: None,
         }
     }
 }
@@ -148,6 +152,16 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     /// types are the same schema under different paths, and a new id when the schema changes.
     pub fn claims_id(mut self, id: impl Into<String>) -> Self {
         self.settings.claims_id = Some(id.into());
+        self
+    }
+
+    /// Report OpenTelemetry metrics through `meter` (feature `metrics`; default: the global
+    /// provider's `jwt-cache` meter, taken when the authenticator is built). The validator and
+    /// the cache register theirs on it too. See [`metrics`](crate::metrics).
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.settings.meter = Some(meter);
         self
     }
 

@@ -14,6 +14,7 @@
 //!    without delaying the response.
 
 mod builder;
+pub(crate) mod counters;
 mod future;
 mod single_flight;
 
@@ -28,6 +29,7 @@ use tracing::Instrument;
 pub(crate) use self::builder::Settings;
 pub use self::builder::{JwtCacheBuilder, RevocationUnavailable};
 pub use self::future::AuthFuture;
+use self::counters::Counters;
 use self::single_flight::SingleFlight;
 use crate::cache::claims_cache::ClaimsCache;
 use crate::cache::{
@@ -41,15 +43,38 @@ use crate::validator::{Fingerprint, ValidatedToken};
 
 type ValidationResult<C> = Result<Arc<ValidatedToken<C>>, Rejection>;
 
-/// Counters, for tests and dashboards (cheap relaxed atomics, off the hit path).
+/// Counters, for tests and dashboards: relaxed atomics (two on an in-process hit), which the
+/// `metrics` feature reports through OpenTelemetry observable instruments.
 #[derive(Debug, Default)]
 pub struct AuthStats {
     misses: AtomicU64,
     validations: AtomicU64,
     cache_errors: AtomicU64,
+    pub(crate) counters: counters::Counters,
 }
 
 impl AuthStats {
+    /// Requests authenticated (claims handed on).
+    pub fn accepted(&self) -> u64 {
+        Counters::get(&self.counters.outcomes[counters::ACCEPTED])
+    }
+    /// Requests refused with a 401 (every reason).
+    pub fn rejected(&self) -> u64 {
+        counters::OUTCOMES
+            .iter()
+            .zip(&self.counters.outcomes)
+            .filter(|((outcome, _), _)| *outcome == "rejected")
+            .map(|(_, c)| Counters::get(c))
+            .sum()
+    }
+    /// Requests answered 503 (validator or, fail-closed, revocation store unavailable).
+    pub fn unavailable(&self) -> u64 {
+        Counters::get(&self.counters.outcomes[2])
+    }
+    /// Lookups answered with a usable hit by the in-process tier.
+    pub fn in_process_hits(&self) -> u64 {
+        Counters::get(&self.counters.lookups[counters::IN_PROCESS][counters::HIT])
+    }
     /// Lookups that found nothing usable.
     pub fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
@@ -142,7 +167,9 @@ struct Inner<C> {
     opaque: bool,
     settings: Settings,
     flights: SingleFlight<CacheKey, ValidationResult<C>>,
-    stats: AuthStats,
+    stats: Arc<AuthStats>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::AuthMetrics>,
 }
 
 /// Turns a bearer token into claims: compact-form check, SHA-256, cache lookup (revocation
@@ -198,6 +225,21 @@ impl<C: JwtClaims> Authenticator<C> {
         let local = validator.is_local();
         let opaque = validator.accepts_opaque();
         let memo = (settings.hash_memo > 0).then(|| HashMemo::new(settings.hash_memo));
+        let stats = Arc::new(AuthStats::default());
+        #[cfg(feature = "metrics")]
+        let metrics = {
+            let meter = settings
+                .meter
+                .clone()
+                .unwrap_or_else(crate::metrics::default_meter);
+            validator.observe(&meter);
+            cache.observe(&meter);
+            Some(crate::metrics::AuthMetrics::register(
+                &meter,
+                Arc::downgrade(&stats),
+                local,
+            ))
+        };
         let negative = (!local && settings.negative_capacity > 0)
             .then(|| NegativeCache::new(settings.negative_capacity));
         Authenticator {
@@ -211,7 +253,9 @@ impl<C: JwtClaims> Authenticator<C> {
                 opaque,
                 settings,
                 flights: SingleFlight::default(),
-                stats: AuthStats::default(),
+                stats,
+                #[cfg(feature = "metrics")]
+                metrics,
             }),
         }
     }
@@ -287,10 +331,15 @@ impl<C: JwtClaims> Authenticator<C> {
         &self,
         headers: &(impl crate::adapter::RequestHeaders + ?Sized),
     ) -> Result<Option<AuthFuture<C>>, Rejection> {
-        match self.token_in(headers)? {
-            Some(token) => Ok(Some(self.authenticate_compact(token))),
-            None if self.inner.settings.optional => Ok(None),
-            None => Err(Rejection::MissingToken),
+        let counters = &self.inner.stats.counters;
+        match self.token_in(headers) {
+            Ok(Some(token)) => Ok(Some(self.authenticate_compact(token))),
+            Ok(None) if self.inner.settings.optional => {
+                counters.outcome(counters::ANONYMOUS);
+                Ok(None)
+            }
+            Ok(None) => Err(self.inner.refuse(Rejection::MissingToken, "none")),
+            Err(rejection) => Err(self.inner.refuse(rejection, "none")),
         }
     }
 
@@ -313,11 +362,11 @@ impl<C: JwtClaims> Authenticator<C> {
                 true,
             ) {
                 Ok(token) => self.authenticate_compact(token),
-                Err(rejection) => AuthFuture::ready(Err(rejection)),
+                Err(rejection) => AuthFuture::ready(Err(self.inner.refuse(rejection, "none"))),
             };
         }
         if let Err(e) = check_compact(token, self.inner.settings.max_token_len) {
-            return AuthFuture::ready(Err(Rejection::InvalidToken(e)));
+            return AuthFuture::ready(Err(self.inner.refuse(Rejection::InvalidToken(e), "none")));
         }
         self.authenticate_compact(token)
     }
@@ -329,8 +378,10 @@ impl<C: JwtClaims> Authenticator<C> {
         let inner = &self.inner;
         let next = match inner.cache.get_now(&key) {
             // An in-process cache answers here, and a hit needs no allocation at all.
-            Some(lookup) => match inner.decide(key, lookup) {
-                Decision::Done(result) => return AuthFuture::ready(result),
+            Some(lookup) => match inner.decide(key, lookup, counters::IN_PROCESS) {
+                Decision::Done(result) => {
+                    return AuthFuture::ready(inner.finish(result, "in_process"));
+                }
                 Decision::Validate(checked) => Next::Validate(Prior { checked }),
             },
             // A shared cache and a local validator: verify the signature before any network
@@ -343,12 +394,25 @@ impl<C: JwtClaims> Authenticator<C> {
         // Past the in-process answer (so a hit pays nothing for it): a token a remote
         // validator refused a moment ago is refused again without a lookup or a call.
         if let Some(refused) = inner.refused_before(&key) {
-            return AuthFuture::ready(Err(Rejection::InvalidToken(refused)));
+            inner.stats.counters.lookup(counters::NEGATIVE, counters::HIT);
+            let refused = Err(Rejection::InvalidToken(refused));
+            return AuthFuture::ready(inner.finish(refused, "negative"));
         }
         let token: Arc<str> = Arc::from(token);
         let inner = inner.clone();
         AuthFuture::waiting(Box::pin(async move {
-            inner.authenticate(key, token, next).await
+            let span = tracing::debug_span!(
+                "jwt_cache.authenticate",
+                outcome = tracing::field::Empty,
+                tier = tracing::field::Empty
+            );
+            let (result, tier) = inner
+                .clone()
+                .authenticate(key, token, next)
+                .instrument(span.clone())
+                .await;
+            let _entered = span.enter();
+            inner.finish(result, tier)
         }))
     }
 
@@ -377,6 +441,7 @@ impl<C: JwtClaims> Authenticator<C> {
                 left.saturating_add(REVOCATION_MARGIN),
             )
             .await?;
+        self.inner.stats.counters.revocations[0].fetch_add(1, Ordering::Relaxed);
         if let Some(jti) = meta.jti {
             self.revoke(Revocation::Jti(jti)).await?;
         }
@@ -415,7 +480,14 @@ impl<C: JwtClaims> Authenticator<C> {
             .settings
             .max_token_lifetime
             .saturating_add(REVOCATION_MARGIN);
-        self.inner.cache.revoke(&revocation, ttl).await
+        self.inner.cache.revoke(&revocation, ttl).await?;
+        let kind = match revocation {
+            Revocation::Token(_) => 0,
+            Revocation::Jti(_) => 1,
+            Revocation::Subject { .. } => 2,
+        };
+        self.inner.stats.counters.revocations[kind].fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -426,16 +498,17 @@ impl<C: JwtClaims> Inner<C> {
         key: CacheKey,
         token: Arc<str>,
         next: Next,
-    ) -> Result<Arc<C>, Rejection> {
+    ) -> (Result<Arc<C>, Rejection>, &'static str) {
         let prior = match next {
             Next::Validate(prior) => prior,
             Next::LookUp => match self.cache.get(&key, &token).await {
-                Ok(lookup) => match self.decide(key, lookup) {
-                    Decision::Done(result) => return result,
+                Ok(lookup) => match self.decide(key, lookup, counters::SHARED) {
+                    Decision::Done(result) => return (result, "shared"),
                     Decision::Validate(checked) => Prior { checked },
                 },
                 Err(e) => {
                     self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats.counters.fallbacks.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
                     Prior { checked: None }
                 }
@@ -444,10 +517,16 @@ impl<C: JwtClaims> Inner<C> {
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         let checked = prior.checked.clone();
         let this = self.clone();
-        let validated = self
+        let validated = match self
             .flights
-            .join_or_start(key, move || this.validation_flight(key, token, prior))
-            .await?;
+            .join_or_start(key, &self.stats.counters.coalesced, move || {
+                this.validation_flight(key, token, prior)
+            })
+            .await
+        {
+            Ok(v) => v,
+            Err(rejection) => return (Err(rejection), "validator"),
+        };
         // Each request applies the revocation answer its own lookup brought back: a request
         // that joined a validation already under way must not lose a "revoked" that the
         // leader's older lookup did not see.
@@ -455,24 +534,69 @@ impl<C: JwtClaims> Inner<C> {
             && c.revoked
             && c.applies_to(&validated.meta)
         {
-            return Err(Rejection::Revoked);
+            return (Err(Rejection::Revoked), "validator");
         }
-        Ok(validated.claims.clone())
+        (Ok(validated.claims.clone()), "validator")
+    }
+
+    /// Count a refusal made before any cache or validator was asked.
+    fn refuse(&self, rejection: Rejection, tier: &'static str) -> Rejection {
+        match self.finish(Err(rejection), tier) {
+            Err(r) => r,
+            Ok(_) => unreachable!("finish keeps the result"),
+        }
+    }
+
+    /// Count an authentication's outcome (and, at debug level, trace it: outcome and the tier
+    /// that answered; never the token).
+    #[inline]
+    fn finish(&self, result: Result<Arc<C>, Rejection>, tier: &'static str) -> Result<Arc<C>, Rejection> {
+        let slot = match &result {
+            Ok(_) => counters::ACCEPTED,
+            Err(r) => counters::rejection_slot(r),
+        };
+        self.stats.counters.outcome(slot);
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let (outcome, reason) = counters::OUTCOMES[slot];
+            let current = tracing::Span::current();
+            if current.metadata().is_some_and(|m| m.name() == "jwt_cache.authenticate") {
+                current.record("outcome", outcome);
+                current.record("tier", tier);
+            } else {
+                let span = tracing::debug_span!("jwt_cache.authenticate", outcome, tier);
+                let _entered = span.enter();
+            }
+            if !reason.is_empty() {
+                tracing::debug!(reason, "jwt_cache: refused");
+            }
+        }
+        result
     }
 
     /// What a cache's answer means for the request: done (a usable hit, or a refusal), or
     /// validate (a miss, or a hit whose signing key has left the key set: that entry is
     /// dropped without waiting).
-    fn decide(&self, key: CacheKey, lookup: Lookup<C>) -> Decision<C> {
+    fn decide(&self, key: CacheKey, lookup: Lookup<C>, tier: usize) -> Decision<C> {
+        let counters = &self.stats.counters;
         // A hit, revocation-checked by the cache or not (`Unchecked`: the store is down).
         let (v, checked) = match lookup {
-            Lookup::Hit(v) => (v, true),
+            Lookup::Hit(v) => {
+                counters.lookup(tier, counters::HIT);
+                (v, true)
+            }
             Lookup::Unchecked(v) => {
+                counters.lookup(tier, counters::UNCHECKED);
                 self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
                 (v, false)
             }
-            Lookup::Revoked => return Decision::Done(Err(Rejection::Revoked)),
-            Lookup::Miss(check) => return Decision::Validate(check),
+            Lookup::Revoked => {
+                counters.lookup(tier, counters::REVOKED);
+                return Decision::Done(Err(Rejection::Revoked));
+            }
+            Lookup::Miss(check) => {
+                counters.lookup(tier, counters::MISS);
+                return Decision::Validate(check);
+            }
         };
         match self.recheck(&v.meta) {
             Err(Some(e)) => Decision::Done(Err(Rejection::InvalidToken(e))),
@@ -528,7 +652,14 @@ impl<C: JwtClaims> Inner<C> {
         prior: Prior,
     ) -> ValidationResult<C> {
         self.stats.validations.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
         let (validated, waited) = self.validate_bounded(&token).await;
+        self.stats.counters.validation(&validated.as_ref().map(|_| ()));
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.metrics {
+            m.record_validation(started.elapsed(), &validated.as_ref().map(|_| ()));
+        }
         let validated = match validated {
             Ok(v) => v,
             Err(e) => {
@@ -557,6 +688,7 @@ impl<C: JwtClaims> Inner<C> {
             Ok(true) => return Err(Rejection::Revoked),
             Err(e) => {
                 self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.counters.fallbacks.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "revocation check failed");
                 if self.settings.revocation_unavailable == RevocationUnavailable::FailClosed {
                     return Err(Rejection::Unavailable(format!(

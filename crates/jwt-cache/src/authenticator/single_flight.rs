@@ -33,8 +33,14 @@ where
     K: Hash + Eq + Copy + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
 {
-    /// The flight under way for `key`, or a new one running `start()`.
-    pub(crate) fn join_or_start<F>(&self, key: K, start: F) -> Shared<BoxFuture<'static, T>>
+    /// The flight under way for `key`, or a new one running `start()`; `joined` counts the
+    /// callers that found one under way.
+    pub(crate) fn join_or_start<F>(
+        &self,
+        key: K,
+        joined: &AtomicU64,
+        start: F,
+    ) -> Shared<BoxFuture<'static, T>>
     where
         F: FnOnce() -> BoxFuture<'static, T>,
     {
@@ -42,6 +48,7 @@ where
         if let Some((_, weak)) = map.get(&key)
             && let Some(flight) = weak.upgrade()
         {
+            joined.fetch_add(1, Ordering::Relaxed);
             return flight;
         }
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
@@ -108,15 +115,17 @@ mod tests {
     async fn concurrent_callers_share_one_run() {
         let sf = SingleFlight::<u8, u32>::default();
         let runs = Arc::new(AtomicUsize::new(0));
-        let a = sf.join_or_start(1, || counted(&runs, 7));
-        let b = sf.join_or_start(1, || counted(&runs, 8));
-        let c = sf.join_or_start(2, || counted(&runs, 9));
+        let joined = AtomicU64::new(0);
+        let a = sf.join_or_start(1, &joined, || counted(&runs, 7));
+        let b = sf.join_or_start(1, &joined, || counted(&runs, 8));
+        let c = sf.join_or_start(2, &joined, || counted(&runs, 9));
         let (a, b, c) = tokio::join!(a, b, c);
         assert_eq!((a, b, c), (7, 7, 9));
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert_eq!(joined.load(Ordering::SeqCst), 1, "b joined a's flight");
         // A finished flight is gone: the next caller runs the work again.
         assert_eq!(sf.len(), 0);
-        assert_eq!(sf.join_or_start(1, || counted(&runs, 10)).await, 10);
+        assert_eq!(sf.join_or_start(1, &joined, || counted(&runs, 10)).await, 10);
         assert_eq!(runs.load(Ordering::SeqCst), 3);
     }
 
@@ -124,11 +133,12 @@ mod tests {
     async fn abandoned_flights_are_dropped() {
         let sf = SingleFlight::<u8, u32>::default();
         let runs = Arc::new(AtomicUsize::new(0));
-        let a = sf.join_or_start(1, || counted(&runs, 1));
+        let joined = AtomicU64::new(0);
+        let a = sf.join_or_start(1, &joined, || counted(&runs, 1));
         assert_eq!(sf.len(), 1);
         drop(a);
         // Every caller gone: the work was dropped with them and a new caller starts afresh.
-        assert_eq!(sf.join_or_start(1, || counted(&runs, 2)).await, 2);
+        assert_eq!(sf.join_or_start(1, &joined, || counted(&runs, 2)).await, 2);
         assert_eq!(sf.len(), 0);
     }
 }

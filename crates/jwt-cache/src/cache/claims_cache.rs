@@ -54,6 +54,12 @@ pub trait ClaimsCache<C>: Send + Sync + 'static {
 
     /// Record a revocation, kept for `ttl` (as long as the longest token it can cover).
     async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError>;
+
+    /// Register this cache's own instruments (backend errors, breaker state, a revocation
+    /// view's size and freshness) on `meter`; called once when an authenticator with metrics
+    /// is built. Default: none.
+    #[cfg(feature = "metrics")]
+    fn observe(&self, _meter: &opentelemetry::metrics::Meter) {}
 }
 
 #[async_trait]
@@ -86,5 +92,9 @@ where
     }
     async fn revoke(&self, revocation: &Revocation, ttl: Duration) -> Result<(), CacheError> {
         (**self).revoke(revocation, ttl).await
+    }
+    #[cfg(feature = "metrics")]
+    fn observe(&self, meter: &opentelemetry::metrics::Meter) {
+        (**self).observe(meter)
     }
 }

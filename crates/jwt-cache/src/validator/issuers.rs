@@ -124,4 +124,11 @@ impl<C: Send + Sync + 'static> TokenValidator<C> for Issuers<C> {
     fn is_local(&self) -> bool {
         self.by_iss.values().all(|v| v.is_local())
     }
+
+    #[cfg(feature = "metrics")]
+    fn observe(&self, meter: &opentelemetry::metrics::Meter) {
+        for v in self.by_iss.values() {
+            v.observe(meter);
+        }
+    }
 }

@@ -241,6 +241,47 @@ impl JwksKeySource {
             .map_err(ValidationError::Unavailable)
     }
 
+    /// Register `jwt_cache.jwks.fetches{result}`, `jwt_cache.jwks.unknown_kid{action}` and
+    /// `jwt_cache.jwks.keys` on `meter`.
+    #[cfg(feature = "metrics")]
+    pub fn observe(&self, meter: &opentelemetry::metrics::Meter) {
+        use crate::metrics::{KeyValue, observe_counter, observe_gauge};
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        observe_counter(
+            meter,
+            "jwt_cache.jwks.fetches",
+            "Key set fetches (start, background refresh, unknown kid), by result",
+            &self.shared,
+            move |s: &Shared| {
+                let all = get(&s.stats.fetches);
+                let failed = get(&s.stats.fetch_failures);
+                vec![
+                    (all.saturating_sub(failed), vec![KeyValue::new("result", "ok")]),
+                    (failed, vec![KeyValue::new("result", "error")]),
+                ]
+            },
+        );
+        observe_counter(
+            meter,
+            "jwt_cache.jwks.unknown_kid",
+            "Tokens naming a kid the key set lacks: refetches made, and refusals without one",
+            &self.shared,
+            move |s: &Shared| {
+                vec![
+                    (get(&s.stats.unknown_kid_refetches), vec![KeyValue::new("action", "refetch")]),
+                    (get(&s.stats.unknown_kid_refused), vec![KeyValue::new("action", "refused")]),
+                ]
+            },
+        );
+        observe_gauge(
+            meter,
+            "jwt_cache.jwks.keys",
+            "Keys in the current key set",
+            &self.shared,
+            |s: &Shared| vec![(s.set.load().keys.len() as u64, vec![])],
+        );
+    }
+
     /// The current key set: one atomic load.
     pub(crate) fn current(&self) -> arc_swap::Guard<Arc<KeySet>> {
         self.shared.set.load()

@@ -490,4 +490,11 @@ impl<C: JwtClaims> TokenValidator<C> for JwtValidator {
     fn is_local(&self) -> bool {
         true
     }
+
+    #[cfg(all(feature = "metrics", feature = "jwks"))]
+    fn observe(&self, meter: &opentelemetry::metrics::Meter) {
+        if let Some(source) = &self.source {
+            source.observe(meter);
+        }
+    }
 }

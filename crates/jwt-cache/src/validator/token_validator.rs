@@ -52,6 +52,11 @@ pub trait TokenValidator<C>: Send + Sync + 'static {
     fn accepts_opaque(&self) -> bool {
         false
     }
+
+    /// Register this validator's own instruments (a key source's fetches and key count) on
+    /// `meter`; called once when an authenticator with metrics is built. Default: none.
+    #[cfg(feature = "metrics")]
+    fn observe(&self, _meter: &opentelemetry::metrics::Meter) {}
 }
 
 #[async_trait]
@@ -77,5 +82,9 @@ where
     }
     fn accepts_opaque(&self) -> bool {
         (**self).accepts_opaque()
+    }
+    #[cfg(feature = "metrics")]
+    fn observe(&self, meter: &opentelemetry::metrics::Meter) {
+        (**self).observe(meter)
     }
 }

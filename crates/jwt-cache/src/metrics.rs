@@ -1,0 +1,265 @@
+//! OpenTelemetry metrics (feature `metrics`): what an operator scrapes.
+//!
+//! Give the authenticator a [`Meter`] with
+//! [`JwtCacheBuilder::meter`](crate::JwtCacheBuilder::meter) (without one, the global meter
+//! provider's `jwt-cache` meter is used, so install yours first). The authenticator registers
+//! its instruments and asks its validator and cache to register theirs (a `JwksKeySource`, a
+//! `RedisCache`, a `TieredCache`).
+//!
+//! Counters are relaxed atomics bumped on the request path and reported through **observable**
+//! instruments at collection time, so the hit path pays two atomic increments and no
+//! OpenTelemetry call; the one synchronous instrument, the validation-duration histogram, is
+//! recorded only where a validation runs.
+//!
+//! | instrument | kind | attributes | in Prometheus |
+//! |---|---|---|---|
+//! | `jwt_cache.requests` | counter | `outcome` (`accepted`, `anonymous`, `rejected`, `unavailable`), `reason` (for `rejected`: `expired`, `bad_signature`, `revoked`, …) | `jwt_cache_requests_total` |
+//! | `jwt_cache.lookups` | counter | `tier` (`in_process`, `shared`, `negative`), `result` (`hit`, `miss`, `revoked`, `unchecked`) | `jwt_cache_lookups_total` |
+//! | `jwt_cache.validations` | counter | `validator` (`local`, `remote`), `result` (`valid`, `invalid`, `unavailable`) | `jwt_cache_validations_total` |
+//! | `jwt_cache.validation.duration` | histogram, s | `validator`, `result` | `jwt_cache_validation_duration_seconds` |
+//! | `jwt_cache.singleflight.coalesced` | counter | | `jwt_cache_singleflight_coalesced_total` |
+//! | `jwt_cache.fallbacks` | counter | | `jwt_cache_fallbacks_total` |
+//! | `jwt_cache.revocations` | counter | `kind` (`token`, `jti`, `subject`) | `jwt_cache_revocations_total` |
+//! | `jwt_cache.jwks.fetches` | counter | `result` (`ok`, `error`) | `jwt_cache_jwks_fetches_total` |
+//! | `jwt_cache.jwks.unknown_kid` | counter | `action` (`refetch`, `refused`) | `jwt_cache_jwks_unknown_kid_total` |
+//! | `jwt_cache.jwks.keys` | gauge | | `jwt_cache_jwks_keys` |
+//!
+//! `jwt-cache-redis` adds `jwt_cache.backend.errors{backend, kind}`,
+//! `jwt_cache.breaker.state{backend}` and the revocation view's `jwt_cache.revocation_view.*`.
+//! The full list, what healthy looks like and the alert rules: `docs/operations.md`.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+pub use opentelemetry::KeyValue;
+pub use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::{Histogram, ObservableCounter};
+
+use crate::authenticator::counters::{
+    Counters, OUTCOMES, RESULTS, REVOCATION_KINDS, TIERS, VALIDATION_RESULTS,
+};
+use crate::authenticator::AuthStats;
+use crate::error::ValidationError;
+
+/// The meter used when none is given: the global provider's `jwt-cache` meter.
+pub fn default_meter() -> Meter {
+    opentelemetry::global::meter("jwt-cache")
+}
+
+/// Instruments an authenticator registered (kept alive with it).
+pub(crate) struct AuthMetrics {
+    duration: Histogram<f64>,
+    attrs: [[KeyValue; 2]; 3],
+    _observed: Vec<ObservableCounter<u64>>,
+}
+
+impl std::fmt::Debug for AuthMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthMetrics").finish_non_exhaustive()
+    }
+}
+
+/// Seconds: from 50 µs (a local verification) to 10 s (a validation timeout).
+const DURATION_BOUNDS: [f64; 14] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+    10.0,
+];
+
+impl AuthMetrics {
+    pub(crate) fn register(meter: &Meter, stats: Weak<AuthStats>, local: bool) -> Self {
+        let validator = if local { "local" } else { "remote" };
+        let attrs = VALIDATION_RESULTS.map(|r| {
+            [
+                KeyValue::new("validator", validator),
+                KeyValue::new("result", r),
+            ]
+        });
+        let duration = meter
+            .f64_histogram("jwt_cache.validation.duration")
+            .with_unit("s")
+            .with_description("Validations actually run (cache misses), by validator kind and result")
+            .with_boundaries(DURATION_BOUNDS.to_vec())
+            .build();
+        let mut observed = Vec::new();
+        let s = stats.clone();
+        observed.push(
+            meter
+                .u64_observable_counter("jwt_cache.requests")
+                .with_description("Authentications, by outcome and, for refusals, reason")
+                .with_callback(move |o| {
+                    let Some(stats) = s.upgrade() else { return };
+                    for ((outcome, reason), c) in OUTCOMES.iter().zip(&stats.counters.outcomes) {
+                        let mut attrs = vec![KeyValue::new("outcome", *outcome)];
+                        if !reason.is_empty() {
+                            attrs.push(KeyValue::new("reason", *reason));
+                        }
+                        o.observe(Counters::get(c), &attrs);
+                    }
+                })
+                .build(),
+        );
+        let s = stats.clone();
+        observed.push(
+            meter
+                .u64_observable_counter("jwt_cache.lookups")
+                .with_description("Cache answers, by tier and result")
+                .with_callback(move |o| {
+                    let Some(stats) = s.upgrade() else { return };
+                    for (tier, row) in TIERS.iter().zip(&stats.counters.lookups) {
+                        for (result, c) in RESULTS.iter().zip(row) {
+                            let n = Counters::get(c);
+                            // The negative cache only ever hits.
+                            if *tier == "negative" && *result != "hit" {
+                                continue;
+                            }
+                            o.observe(
+                                n,
+                                &[KeyValue::new("tier", *tier), KeyValue::new("result", *result)],
+                            );
+                        }
+                    }
+                })
+                .build(),
+        );
+        let s = stats.clone();
+        observed.push(
+            meter
+                .u64_observable_counter("jwt_cache.validations")
+                .with_description("Validator calls (single-flight: one per burst of concurrent misses)")
+                .with_callback(move |o| {
+                    let Some(stats) = s.upgrade() else { return };
+                    for (result, c) in VALIDATION_RESULTS.iter().zip(&stats.counters.validations) {
+                        o.observe(
+                            Counters::get(c),
+                            &[KeyValue::new("validator", validator), KeyValue::new("result", *result)],
+                        );
+                    }
+                })
+                .build(),
+        );
+        let simple: [(&'static str, &'static str, fn(&Counters) -> u64); 2] = [
+            (
+                "jwt_cache.singleflight.coalesced",
+                "Requests that joined a validation already under way instead of starting one",
+                |c| Counters::get(&c.coalesced),
+            ),
+            (
+                "jwt_cache.fallbacks",
+                "Cache failures answered by validating directly",
+                |c| Counters::get(&c.fallbacks),
+            ),
+        ];
+        for (name, description, read) in simple {
+            let s = stats.clone();
+            observed.push(
+                meter
+                    .u64_observable_counter(name)
+                    .with_description(description)
+                    .with_callback(move |o| {
+                        if let Some(stats) = s.upgrade() {
+                            o.observe(read(&stats.counters), &[]);
+                        }
+                    })
+                    .build(),
+            );
+        }
+        let s = stats;
+        observed.push(
+            meter
+                .u64_observable_counter("jwt_cache.revocations")
+                .with_description("Revocations recorded through this authenticator, by kind")
+                .with_callback(move |o| {
+                    let Some(stats) = s.upgrade() else { return };
+                    for (kind, c) in REVOCATION_KINDS.iter().zip(&stats.counters.revocations) {
+                        o.observe(Counters::get(c), &[KeyValue::new("kind", *kind)]);
+                    }
+                })
+                .build(),
+        );
+        AuthMetrics {
+            duration,
+            attrs,
+            _observed: observed,
+        }
+    }
+
+    pub(crate) fn record_validation(&self, took: Duration, result: &Result<(), &ValidationError>) {
+        let slot = match result {
+            Ok(()) => 0,
+            Err(ValidationError::Unavailable(_)) => 2,
+            Err(_) => 1,
+        };
+        self.duration.record(took.as_secs_f64(), &self.attrs[slot]);
+    }
+}
+
+// Observable instruments stay registered with the meter provider after their handles are
+// dropped (the SDK keeps the callback); each callback holds a `Weak` of what it observes and
+// reports nothing once that is gone.
+
+/// Register a counter whose values `read` reports (each with its attributes) at every
+/// collection, while `state` lives. For caches and key sources of your own.
+pub fn observe_counter<T: Send + Sync + 'static>(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    state: &Arc<T>,
+    read: impl Fn(&T) -> Vec<(u64, Vec<KeyValue>)> + Send + Sync + 'static,
+) {
+    let weak = Arc::downgrade(state);
+    let _ = meter
+        .u64_observable_counter(name)
+        .with_description(description)
+        .with_callback(move |o| {
+            if let Some(state) = weak.upgrade() {
+                for (v, attrs) in read(&state) {
+                    o.observe(v, &attrs);
+                }
+            }
+        })
+        .build();
+}
+
+/// Register a gauge whose values `read` reports while `state` lives.
+pub fn observe_gauge<T: Send + Sync + 'static>(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    state: &Arc<T>,
+    read: impl Fn(&T) -> Vec<(u64, Vec<KeyValue>)> + Send + Sync + 'static,
+) {
+    let weak = Arc::downgrade(state);
+    let _ = meter
+        .u64_observable_gauge(name)
+        .with_description(description)
+        .with_callback(move |o| {
+            if let Some(state) = weak.upgrade() {
+                for (v, attrs) in read(&state) {
+                    o.observe(v, &attrs);
+                }
+            }
+        })
+        .build();
+}
+
+/// Register a gauge in seconds (`_seconds` in Prometheus) whose value `read` reports while
+/// `state` lives (`None`: nothing to report now).
+pub fn observe_seconds<T: Send + Sync + 'static>(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    state: &Arc<T>,
+    read: impl Fn(&T) -> Option<f64> + Send + Sync + 'static,
+) {
+    let weak = Arc::downgrade(state);
+    let _ = meter
+        .f64_observable_gauge(name)
+        .with_unit("s")
+        .with_description(description)
+        .with_callback(move |o| {
+            if let Some(v) = weak.upgrade().and_then(|s| read(&s)) {
+                o.observe(v, &[]);
+            }
+        })
+        .build();
+}
