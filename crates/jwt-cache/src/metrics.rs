@@ -18,7 +18,7 @@
 //! | `jwt_cache.validations` | counter | `validator` (`local`, `remote`), `result` (`valid`, `invalid`, `unavailable`) | `jwt_cache_validations_total` |
 //! | `jwt_cache.validation.duration` | histogram, s | `validator`, `result` | `jwt_cache_validation_duration_seconds` |
 //! | `jwt_cache.singleflight.coalesced` | counter | | `jwt_cache_singleflight_coalesced_total` |
-//! | `jwt_cache.fallbacks` | counter | | `jwt_cache_fallbacks_total` |
+//! | `jwt_cache.fallbacks` | counter | `reason` (`lookup`: validated directly; `revocation_check`: accepted unchecked, or 503 fail-closed) | `jwt_cache_fallbacks_total` |
 //! | `jwt_cache.revocations` | counter | `kind` (`token`, `jti`, `subject`) | `jwt_cache_revocations_total` |
 //! | `jwt_cache.jwks.fetches` | counter | `result` (`ok`, `error`) | `jwt_cache_jwks_fetches_total` |
 //! | `jwt_cache.jwks.unknown_kid` | counter | `action` (`refetch`, `refused`) | `jwt_cache_jwks_unknown_kid_total` |
@@ -36,7 +36,7 @@ pub use opentelemetry::metrics::Meter;
 use opentelemetry::metrics::{Histogram, ObservableCounter};
 
 use crate::authenticator::counters::{
-    Counters, OUTCOMES, RESULTS, REVOCATION_KINDS, TIERS, VALIDATION_RESULTS,
+    Counters, FALLBACK_REASONS, OUTCOMES, RESULTS, REVOCATION_KINDS, TIERS, VALIDATION_RESULTS,
 };
 use crate::authenticator::AuthStats;
 use crate::error::ValidationError;
@@ -137,32 +137,37 @@ impl AuthMetrics {
                 })
                 .build(),
         );
-        let simple: [(&'static str, &'static str, fn(&Counters) -> u64); 2] = [
-            (
-                "jwt_cache.singleflight.coalesced",
-                "Requests that joined a validation already under way instead of starting one",
-                |c| Counters::get(&c.coalesced),
-            ),
-            (
-                "jwt_cache.fallbacks",
-                "Cache failures answered by validating directly",
-                |c| Counters::get(&c.fallbacks),
-            ),
-        ];
-        for (name, description, read) in simple {
-            let s = stats.clone();
-            observed.push(
-                meter
-                    .u64_observable_counter(name)
-                    .with_description(description)
-                    .with_callback(move |o| {
-                        if let Some(stats) = s.upgrade() {
-                            o.observe(read(&stats.counters), &[]);
-                        }
-                    })
-                    .build(),
-            );
-        }
+        let s = stats.clone();
+        observed.push(
+            meter
+                .u64_observable_counter("jwt_cache.singleflight.coalesced")
+                .with_description(
+                    "Requests that joined a validation already under way instead of starting one",
+                )
+                .with_callback(move |o| {
+                    if let Some(stats) = s.upgrade() {
+                        o.observe(Counters::get(&stats.counters.coalesced), &[]);
+                    }
+                })
+                .build(),
+        );
+        let s = stats.clone();
+        observed.push(
+            meter
+                .u64_observable_counter("jwt_cache.fallbacks")
+                .with_description(
+                    "Cache failures worked around: a lookup that failed (validated directly), a \
+                     revocation check that failed (fail-open: accepted unchecked and not cached; \
+                     fail-closed: 503)",
+                )
+                .with_callback(move |o| {
+                    let Some(stats) = s.upgrade() else { return };
+                    for (reason, c) in FALLBACK_REASONS.iter().zip(&stats.counters.fallbacks) {
+                        o.observe(Counters::get(c), &[KeyValue::new("reason", *reason)]);
+                    }
+                })
+                .build(),
+        );
         let s = stats;
         observed.push(
             meter

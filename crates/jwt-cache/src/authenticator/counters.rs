@@ -81,6 +81,9 @@ pub(crate) const VALIDATION_RESULTS: [&str; 3] = ["valid", "invalid", "unavailab
 /// `kind` of `jwt_cache.revocations`.
 pub(crate) const REVOCATION_KINDS: [&str; 3] = ["token", "jti", "subject"];
 
+/// `reason` of `jwt_cache.fallbacks`.
+pub(crate) const FALLBACK_REASONS: [&str; 2] = ["lookup", "revocation_check"];
+
 /// The counters.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -88,7 +91,8 @@ pub(crate) struct Counters {
     pub(crate) lookups: [[AtomicU64; RESULTS.len()]; TIERS.len()],
     pub(crate) validations: [AtomicU64; VALIDATION_RESULTS.len()],
     pub(crate) revocations: [AtomicU64; REVOCATION_KINDS.len()],
-    pub(crate) fallbacks: AtomicU64,
+    /// `[lookup failed: validated directly, revocation check failed]`.
+    pub(crate) fallbacks: [AtomicU64; 2],
     pub(crate) coalesced: AtomicU64,
 }
 

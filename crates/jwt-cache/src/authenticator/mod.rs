@@ -508,7 +508,7 @@ impl<C: JwtClaims> Inner<C> {
                 },
                 Err(e) => {
                     self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
-                    self.stats.counters.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    self.stats.counters.fallbacks[0].fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
                     Prior { checked: None }
                 }
@@ -688,7 +688,7 @@ impl<C: JwtClaims> Inner<C> {
             Ok(true) => return Err(Rejection::Revoked),
             Err(e) => {
                 self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
-                self.stats.counters.fallbacks.fetch_add(1, Ordering::Relaxed);
+                self.stats.counters.fallbacks[1].fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "revocation check failed");
                 if self.settings.revocation_unavailable == RevocationUnavailable::FailClosed {
                     return Err(Rejection::Unavailable(format!(
