@@ -71,7 +71,10 @@ impl Collected {
                     }
                     AggregatedMetrics::F64(MetricData::Histogram(h)) => {
                         for p in h.data_points() {
-                            out.insert(key(&format!("{name}_count"), p.attributes()), p.count() as f64);
+                            out.insert(
+                                key(&format!("{name}_count"), p.attributes()),
+                                p.count() as f64,
+                            );
                         }
                     }
                     other => panic!("unexpected instrument {name}: {other:?}"),
@@ -116,7 +119,10 @@ async fn a_miss_a_hit_a_rejection_and_a_revocation_move_exactly_their_instrument
         expect(&[
             ("jwt_cache.lookups{result=miss,tier=in_process}", 1.0),
             ("jwt_cache.requests{outcome=accepted}", 1.0),
-            ("jwt_cache.validation.duration_count{result=valid,validator=local}", 1.0),
+            (
+                "jwt_cache.validation.duration_count{result=valid,validator=local}",
+                1.0
+            ),
             ("jwt_cache.validations{result=valid,validator=local}", 1.0),
         ]),
         "a miss"
@@ -150,10 +156,22 @@ async fn a_miss_a_hit_a_rejection_and_a_revocation_move_exactly_their_instrument
         diff(&before, &after),
         expect(&[
             ("jwt_cache.lookups{result=miss,tier=in_process}", 1.0),
-            ("jwt_cache.requests{outcome=rejected,reason=bad_signature}", 1.0),
-            ("jwt_cache.requests{outcome=rejected,reason=invalid_request}", 1.0),
-            ("jwt_cache.requests{outcome=rejected,reason=missing_token}", 1.0),
-            ("jwt_cache.validation.duration_count{result=invalid,validator=local}", 1.0),
+            (
+                "jwt_cache.requests{outcome=rejected,reason=bad_signature}",
+                1.0
+            ),
+            (
+                "jwt_cache.requests{outcome=rejected,reason=invalid_request}",
+                1.0
+            ),
+            (
+                "jwt_cache.requests{outcome=rejected,reason=missing_token}",
+                1.0
+            ),
+            (
+                "jwt_cache.validation.duration_count{result=invalid,validator=local}",
+                1.0
+            ),
             ("jwt_cache.validations{result=invalid,validator=local}", 1.0),
         ]),
         "rejections, by reason; malformed headers never reach the cache or the validator"
@@ -172,7 +190,10 @@ async fn a_miss_a_hit_a_rejection_and_a_revocation_move_exactly_their_instrument
             ("jwt_cache.requests{outcome=rejected,reason=revoked}", 1.0),
             ("jwt_cache.revocations{kind=jti}", 1.0),
             ("jwt_cache.revocations{kind=token}", 1.0),
-            ("jwt_cache.validation.duration_count{result=valid,validator=local}", 1.0),
+            (
+                "jwt_cache.validation.duration_count{result=valid,validator=local}",
+                1.0
+            ),
             ("jwt_cache.validations{result=valid,validator=local}", 1.0),
         ]),
         "a revocation, then the revoked token"
@@ -207,7 +228,11 @@ async fn a_redis_outage_moves_fallbacks_backend_errors_and_the_breaker() {
 
     server.pause();
     for _ in 0..4 {
-        assert_eq!(s.send(Some(&token)).await.status, 200, "Redis down: direct validation");
+        assert_eq!(
+            s.send(Some(&token)).await.status,
+            200,
+            "Redis down: direct validation"
+        );
     }
     let after = m.snapshot();
     server.resume();
@@ -222,8 +247,17 @@ async fn a_redis_outage_moves_fallbacks_backend_errors_and_the_breaker() {
     // Every failed lookup fell back to validating directly, and every revocation check that
     // followed failed too (fail-open: accepted, not cached).
     assert_eq!(d["jwt_cache.fallbacks{reason=lookup}"], 4.0, "{d:#?}");
-    assert_eq!(d["jwt_cache.fallbacks{reason=revocation_check}"], 4.0, "{d:#?}");
-    assert_eq!(d["jwt_cache.validations{result=valid,validator=remote}"], 4.0, "{d:#?}");
-    assert!(!d.keys().any(|k| k.contains("lookups")), "no lookup answered: {d:#?}");
+    assert_eq!(
+        d["jwt_cache.fallbacks{reason=revocation_check}"], 4.0,
+        "{d:#?}"
+    );
+    assert_eq!(
+        d["jwt_cache.validations{result=valid,validator=remote}"], 4.0,
+        "{d:#?}"
+    );
+    assert!(
+        !d.keys().any(|k| k.contains("lookups")),
+        "no lookup answered: {d:#?}"
+    );
     assert!(!d.keys().any(|k| k.contains("rejected")), "{d:#?}");
 }

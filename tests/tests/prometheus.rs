@@ -113,8 +113,14 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
     let port = free_port();
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
     let child = Command::new(bin)
-        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(log)
@@ -146,12 +152,23 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
         assert_eq!(r.status(), 200);
     }
     for _ in 0..2 {
-        let r = client.get(&me).bearer_auth("eyJhbGciOiJub25lIn0.e30.c2ln").send().await.unwrap();
+        let r = client
+            .get(&me)
+            .bearer_auth("eyJhbGciOiJub25lIn0.e30.c2ln")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
     }
     assert_eq!(client.get(&me).send().await.unwrap().status(), 401);
 
-    until(&client, &base, r#"sum(jwt_cache_requests_total{job="demo",outcome="accepted"})"#, 5.0).await;
+    until(
+        &client,
+        &base,
+        r#"sum(jwt_cache_requests_total{job="demo",outcome="accepted"})"#,
+        5.0,
+    )
+    .await;
     until(
         &client,
         &base,
@@ -159,7 +176,13 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
         4.0,
     )
     .await;
-    until(&client, &base, r#"sum(jwt_cache_requests_total{job="demo",outcome="rejected"})"#, 3.0).await;
+    until(
+        &client,
+        &base,
+        r#"sum(jwt_cache_requests_total{job="demo",outcome="rejected"})"#,
+        3.0,
+    )
+    .await;
     until(
         &client,
         &base,
@@ -196,7 +219,10 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
             .json()
             .await
             .unwrap();
-        let all = rules["data"]["groups"][0]["rules"].as_array().unwrap().clone();
+        let all = rules["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .clone();
         assert_eq!(all.len(), 8);
         if all.iter().all(|r| r["health"] == "ok") {
             break;

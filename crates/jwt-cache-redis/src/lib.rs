@@ -70,9 +70,9 @@ mod codec;
 mod keys;
 mod log;
 mod markers;
-mod stats;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod stats;
 mod tiered;
 mod view;
 

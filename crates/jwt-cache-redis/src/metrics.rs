@@ -15,7 +15,10 @@ fn get(c: &AtomicU64) -> u64 {
 }
 
 fn redis_kind(kind: &'static str) -> Vec<KeyValue> {
-    vec![KeyValue::new("backend", "redis"), KeyValue::new("kind", kind)]
+    vec![
+        KeyValue::new("backend", "redis"),
+        KeyValue::new("kind", kind),
+    ]
 }
 
 /// `jwt_cache.backend.calls`, `jwt_cache.backend.errors{kind}`, `jwt_cache.breaker.state`,
@@ -49,7 +52,12 @@ pub(crate) fn observe_redis(meter: &Meter, stats: &Arc<RedisStats>, breaker: &Ar
         "jwt_cache.breaker.state",
         "Circuit breaker: 1 open (the backend is skipped), 0 closed",
         breaker,
-        |b: &CircuitBreaker| vec![(u64::from(b.is_open()), vec![KeyValue::new("backend", "redis")])],
+        |b: &CircuitBreaker| {
+            vec![(
+                u64::from(b.is_open()),
+                vec![KeyValue::new("backend", "redis")],
+            )]
+        },
     );
     observe_counter(
         meter,

@@ -58,16 +58,28 @@ fn inner() -> impl tower::Service<
 
 /// The stack: no layer, or the layer with this validator, ttl and hash memo size.
 fn stack(validator: Option<(JwtValidator, Duration, usize)>) -> Svc {
+    stack_with(validator, |b| b)
+}
+
+/// The same, with more settings.
+fn stack_with(
+    validator: Option<(JwtValidator, Duration, usize)>,
+    more: impl FnOnce(
+        jwt_cache::JwtCacheBuilder<StandardClaims>,
+    ) -> jwt_cache::JwtCacheBuilder<StandardClaims>,
+) -> Svc {
     match validator {
         None => Svc::new(ServiceBuilder::new().service(inner())),
         Some((v, ttl, memo)) => Svc::new(
             ServiceBuilder::new()
                 .layer(
-                    JwtCacheLayer::builder(v)
-                        .cache(MemoryCache::new(100_000))
-                        .ttl(ttl)
-                        .hash_memo(memo)
-                        .build(),
+                    more(
+                        JwtCacheLayer::builder(v)
+                            .cache(MemoryCache::new(100_000))
+                            .ttl(ttl)
+                            .hash_memo(memo),
+                    )
+                    .build(),
                 )
                 .service(inner()),
         ),
@@ -113,6 +125,35 @@ fn bench_stack(c: &mut Criterion) {
             (
                 "memory_hit",
                 stack(Some((validator.clone(), Duration::from_secs(600), 10_000))),
+            ),
+            // Instrumentation off: no request counters (the on/off comparison).
+            (
+                "memory_hit_uninstrumented",
+                stack_with(
+                    Some((validator.clone(), Duration::from_secs(600), 10_000)),
+                    |b| b.instrumented(false),
+                ),
+            ),
+            // Instrumentation on, reporting to a real OpenTelemetry SDK meter provider
+            // (`--features metrics`; without it this is `memory_hit` again).
+            (
+                "memory_hit_otel",
+                stack_with(
+                    Some((validator.clone(), Duration::from_secs(600), 10_000)),
+                    |b| {
+                        #[cfg(feature = "metrics")]
+                        {
+                            use opentelemetry::metrics::MeterProvider;
+                            let provider: &opentelemetry_sdk::metrics::SdkMeterProvider =
+                                Box::leak(Box::new(
+                                    opentelemetry_sdk::metrics::SdkMeterProvider::builder().build(),
+                                ));
+                            b.meter(provider.meter("bench"))
+                        }
+                        #[cfg(not(feature = "metrics"))]
+                        b
+                    },
+                ),
             ),
             // The same without the hash memo: a SHA-256 of the token on every hit.
             (

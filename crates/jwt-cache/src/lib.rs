@@ -33,6 +33,8 @@ pub mod guide {
     pub mod caching {}
     #[doc = include_str!("../../../docs/security.md")]
     pub mod security {}
+    #[doc = include_str!("../../../docs/operations.md")]
+    pub mod operations {}
 }
 
 /// Re-exported so `Algorithm` and key types match the version we build on.

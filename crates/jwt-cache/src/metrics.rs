@@ -35,10 +35,10 @@ pub use opentelemetry::KeyValue;
 pub use opentelemetry::metrics::Meter;
 use opentelemetry::metrics::{Histogram, ObservableCounter};
 
+use crate::authenticator::AuthStats;
 use crate::authenticator::counters::{
     Counters, FALLBACK_REASONS, OUTCOMES, RESULTS, REVOCATION_KINDS, TIERS, VALIDATION_RESULTS,
 };
-use crate::authenticator::AuthStats;
 use crate::error::ValidationError;
 
 /// The meter used when none is given: the global provider's `jwt-cache` meter.
@@ -61,8 +61,7 @@ impl std::fmt::Debug for AuthMetrics {
 
 /// Seconds: from 50 µs (a local verification) to 10 s (a validation timeout).
 const DURATION_BOUNDS: [f64; 14] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-    10.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0,
 ];
 
 impl AuthMetrics {
@@ -77,7 +76,9 @@ impl AuthMetrics {
         let duration = meter
             .f64_histogram("jwt_cache.validation.duration")
             .with_unit("s")
-            .with_description("Validations actually run (cache misses), by validator kind and result")
+            .with_description(
+                "Validations actually run (cache misses), by validator kind and result",
+            )
             .with_boundaries(DURATION_BOUNDS.to_vec())
             .build();
         let mut observed = Vec::new();
@@ -88,12 +89,12 @@ impl AuthMetrics {
                 .with_description("Authentications, by outcome and, for refusals, reason")
                 .with_callback(move |o| {
                     let Some(stats) = s.upgrade() else { return };
-                    for ((outcome, reason), c) in OUTCOMES.iter().zip(&stats.counters.outcomes) {
+                    for (slot, (outcome, reason)) in OUTCOMES.iter().enumerate() {
                         let mut attrs = vec![KeyValue::new("outcome", *outcome)];
                         if !reason.is_empty() {
                             attrs.push(KeyValue::new("reason", *reason));
                         }
-                        o.observe(Counters::get(c), &attrs);
+                        o.observe(stats.counters.outcome_at(slot), &attrs);
                     }
                 })
                 .build(),
@@ -105,16 +106,19 @@ impl AuthMetrics {
                 .with_description("Cache answers, by tier and result")
                 .with_callback(move |o| {
                     let Some(stats) = s.upgrade() else { return };
-                    for (tier, row) in TIERS.iter().zip(&stats.counters.lookups) {
-                        for (result, c) in RESULTS.iter().zip(row) {
-                            let n = Counters::get(c);
+                    for (t, tier) in TIERS.iter().enumerate() {
+                        for (r, result) in RESULTS.iter().enumerate() {
+                            let n = stats.counters.lookups_at(t, r);
                             // The negative cache only ever hits.
                             if *tier == "negative" && *result != "hit" {
                                 continue;
                             }
                             o.observe(
                                 n,
-                                &[KeyValue::new("tier", *tier), KeyValue::new("result", *result)],
+                                &[
+                                    KeyValue::new("tier", *tier),
+                                    KeyValue::new("result", *result),
+                                ],
                             );
                         }
                     }
@@ -125,13 +129,18 @@ impl AuthMetrics {
         observed.push(
             meter
                 .u64_observable_counter("jwt_cache.validations")
-                .with_description("Validator calls (single-flight: one per burst of concurrent misses)")
+                .with_description(
+                    "Validator calls (single-flight: one per burst of concurrent misses)",
+                )
                 .with_callback(move |o| {
                     let Some(stats) = s.upgrade() else { return };
                     for (result, c) in VALIDATION_RESULTS.iter().zip(&stats.counters.validations) {
                         o.observe(
                             Counters::get(c),
-                            &[KeyValue::new("validator", validator), KeyValue::new("result", *result)],
+                            &[
+                                KeyValue::new("validator", validator),
+                                KeyValue::new("result", *result),
+                            ],
                         );
                     }
                 })

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
-use axum::routing::{get, post};
 use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use jwt_cache::middleware::RequireScope;
 use jwt_cache::{Authenticator, JwtCacheLayer, StandardClaims};

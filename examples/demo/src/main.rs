@@ -32,9 +32,9 @@ async fn run() -> Result<(), String> {
         listener,
         app(config.auth, config.issuer).merge(metrics_route(registry)),
     )
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| e.to_string())
 }

@@ -26,6 +26,7 @@ pub(crate) struct Settings {
     pub(crate) sources: crate::token::TokenSources,
     pub(crate) negative_capacity: usize,
     pub(crate) negative_ttl: Duration,
+    pub(crate) instrumented: bool,
     #[cfg(feature = "metrics")]
     pub(crate) meter: Option<opentelemetry::metrics::Meter>,
 }
@@ -46,6 +47,7 @@ impl Default for Settings {
             sources: crate::token::TokenSources::default(),
             negative_capacity: 10_000,
             negative_ttl: Duration::from_secs(10),
+            instrumented: true,
             #[cfg(feature = "metrics")]
             meter: None,
         }
@@ -155,11 +157,20 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
         self
     }
 
+    /// Count every request's outcome, the tier that answered and each validation's result
+    /// (default `true`): what [`AuthStats`](crate::AuthStats)' request counters and the
+    /// `metrics` feature's instruments report. `false` saves two relaxed atomic increments per
+    /// request (measured in `docs/BENCHMARKS.md`); revocations, fallbacks and coalesced
+    /// validations are counted either way.
+    pub fn instrumented(mut self, on: bool) -> Self {
+        self.settings.instrumented = on;
+        self
+    }
+
     /// Report OpenTelemetry metrics through `meter` (feature `metrics`; default: the global
     /// provider's `jwt-cache` meter, taken when the authenticator is built). The validator and
     /// the cache register theirs on it too. See [`metrics`](crate::metrics).
     #[cfg(feature = "metrics")]
-    #[must_use]
     pub fn meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
         self.settings.meter = Some(meter);
         self

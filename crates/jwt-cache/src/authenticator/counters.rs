@@ -82,11 +82,18 @@ pub(crate) const VALIDATION_RESULTS: [&str; 3] = ["valid", "invalid", "unavailab
 pub(crate) const REVOCATION_KINDS: [&str; 3] = ["token", "jti", "subject"];
 
 /// `reason` of `jwt_cache.fallbacks`.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) const FALLBACK_REASONS: [&str; 2] = ["lookup", "revocation_check"];
 
 /// The counters.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Whether the request path counts (`JwtCacheBuilder::instrumented`); rare events
+    /// (revocations, fallbacks, coalesced flights) are always counted.
+    pub(crate) on: bool,
+    /// In-process hits that were accepted: the hot path bumps this one counter, which counts
+    /// as both a `lookups{in_process, hit}` and a `requests{accepted}`.
+    pub(crate) hit_accepted: AtomicU64,
     pub(crate) outcomes: [AtomicU64; OUTCOMES.len()],
     pub(crate) lookups: [[AtomicU64; RESULTS.len()]; TIERS.len()],
     pub(crate) validations: [AtomicU64; VALIDATION_RESULTS.len()],
@@ -97,17 +104,62 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    pub(crate) fn new(on: bool) -> Self {
+        Counters {
+            on,
+            ..Counters::default()
+        }
+    }
+
     #[inline]
     pub(crate) fn outcome(&self, slot: usize) {
-        self.outcomes[slot].fetch_add(1, Ordering::Relaxed);
+        if self.on {
+            self.outcomes[slot].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hit_accepted(&self) {
+        if self.on {
+            self.hit_accepted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `requests{outcome}` as reported: `accepted` includes the in-process hits accepted.
+    pub(crate) fn outcome_at(&self, slot: usize) -> u64 {
+        let n = Self::get(&self.outcomes[slot]);
+        if slot == ACCEPTED {
+            n + Self::get(&self.hit_accepted)
+        } else {
+            n
+        }
+    }
+
+    /// `lookups{tier, result}` as reported: in-process hits include those accepted.
+    pub(crate) fn lookups_at(&self, tier: usize, result: usize) -> u64 {
+        let n = Self::get(&self.lookups[tier][result]);
+        if (tier, result) == (IN_PROCESS, HIT) {
+            n + Self::get(&self.hit_accepted)
+        } else {
+            n
+        }
+    }
+
+    pub(crate) fn accepted(&self) -> u64 {
+        self.outcome_at(ACCEPTED)
     }
 
     #[inline]
     pub(crate) fn lookup(&self, tier: usize, result: usize) {
-        self.lookups[tier][result].fetch_add(1, Ordering::Relaxed);
+        if self.on {
+            self.lookups[tier][result].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn validation(&self, result: &Result<(), &ValidationError>) {
+        if !self.on {
+            return;
+        }
         let slot = match result {
             Ok(()) => 0,
             Err(ValidationError::Unavailable(_)) => 2,

@@ -28,8 +28,8 @@ use tracing::Instrument;
 
 pub(crate) use self::builder::Settings;
 pub use self::builder::{JwtCacheBuilder, RevocationUnavailable};
-pub use self::future::AuthFuture;
 use self::counters::Counters;
+pub use self::future::AuthFuture;
 use self::single_flight::SingleFlight;
 use crate::cache::claims_cache::ClaimsCache;
 use crate::cache::{
@@ -56,7 +56,7 @@ pub struct AuthStats {
 impl AuthStats {
     /// Requests authenticated (claims handed on).
     pub fn accepted(&self) -> u64 {
-        Counters::get(&self.counters.outcomes[counters::ACCEPTED])
+        self.counters.accepted()
     }
     /// Requests refused with a 401 (every reason).
     pub fn rejected(&self) -> u64 {
@@ -73,7 +73,8 @@ impl AuthStats {
     }
     /// Lookups answered with a usable hit by the in-process tier.
     pub fn in_process_hits(&self) -> u64 {
-        Counters::get(&self.counters.lookups[counters::IN_PROCESS][counters::HIT])
+        self.counters
+            .lookups_at(counters::IN_PROCESS, counters::HIT)
     }
     /// Lookups that found nothing usable.
     pub fn misses(&self) -> u64 {
@@ -107,7 +108,9 @@ struct Prior {
 
 /// What a cache's answer means for the request.
 enum Decision<C> {
-    /// A usable hit, or a refusal.
+    /// A usable hit, revocation-checked: the common case, counted by the caller.
+    Hit(Arc<C>),
+    /// A hit served without a revocation check (fail-open), or a refusal.
     Done(Result<Arc<C>, Rejection>),
     /// A miss: validate, with the revocation answer if the lookup brought one back.
     Validate(Option<RevocationCheck>),
@@ -225,7 +228,10 @@ impl<C: JwtClaims> Authenticator<C> {
         let local = validator.is_local();
         let opaque = validator.accepts_opaque();
         let memo = (settings.hash_memo > 0).then(|| HashMemo::new(settings.hash_memo));
-        let stats = Arc::new(AuthStats::default());
+        let stats = Arc::new(AuthStats {
+            counters: Counters::new(settings.instrumented),
+            ..AuthStats::default()
+        });
         #[cfg(feature = "metrics")]
         let metrics = {
             let meter = settings
@@ -379,6 +385,19 @@ impl<C: JwtClaims> Authenticator<C> {
         let next = match inner.cache.get_now(&key) {
             // An in-process cache answers here, and a hit needs no allocation at all.
             Some(lookup) => match inner.decide(key, lookup, counters::IN_PROCESS) {
+                // The hot path: one counter for "in-process hit, accepted".
+                Decision::Hit(claims) => {
+                    inner.stats.counters.hit_accepted();
+                    if tracing::enabled!(tracing::Level::DEBUG) {
+                        let _span = tracing::debug_span!(
+                            "jwt_cache.authenticate",
+                            outcome = "accepted",
+                            tier = "in_process"
+                        )
+                        .entered();
+                    }
+                    return AuthFuture::ready(Ok(claims));
+                }
                 Decision::Done(result) => {
                     return AuthFuture::ready(inner.finish(result, "in_process"));
                 }
@@ -394,7 +413,10 @@ impl<C: JwtClaims> Authenticator<C> {
         // Past the in-process answer (so a hit pays nothing for it): a token a remote
         // validator refused a moment ago is refused again without a lookup or a call.
         if let Some(refused) = inner.refused_before(&key) {
-            inner.stats.counters.lookup(counters::NEGATIVE, counters::HIT);
+            inner
+                .stats
+                .counters
+                .lookup(counters::NEGATIVE, counters::HIT);
             let refused = Err(Rejection::InvalidToken(refused));
             return AuthFuture::ready(inner.finish(refused, "negative"));
         }
@@ -503,6 +525,10 @@ impl<C: JwtClaims> Inner<C> {
             Next::Validate(prior) => prior,
             Next::LookUp => match self.cache.get(&key, &token).await {
                 Ok(lookup) => match self.decide(key, lookup, counters::SHARED) {
+                    Decision::Hit(claims) => {
+                        self.stats.counters.lookup(counters::SHARED, counters::HIT);
+                        return (Ok(claims), "shared");
+                    }
                     Decision::Done(result) => return (result, "shared"),
                     Decision::Validate(checked) => Prior { checked },
                 },
@@ -550,7 +576,11 @@ impl<C: JwtClaims> Inner<C> {
     /// Count an authentication's outcome (and, at debug level, trace it: outcome and the tier
     /// that answered; never the token).
     #[inline]
-    fn finish(&self, result: Result<Arc<C>, Rejection>, tier: &'static str) -> Result<Arc<C>, Rejection> {
+    fn finish(
+        &self,
+        result: Result<Arc<C>, Rejection>,
+        tier: &'static str,
+    ) -> Result<Arc<C>, Rejection> {
         let slot = match &result {
             Ok(_) => counters::ACCEPTED,
             Err(r) => counters::rejection_slot(r),
@@ -559,7 +589,10 @@ impl<C: JwtClaims> Inner<C> {
         if tracing::enabled!(tracing::Level::DEBUG) {
             let (outcome, reason) = counters::OUTCOMES[slot];
             let current = tracing::Span::current();
-            if current.metadata().is_some_and(|m| m.name() == "jwt_cache.authenticate") {
+            if current
+                .metadata()
+                .is_some_and(|m| m.name() == "jwt_cache.authenticate")
+            {
                 current.record("outcome", outcome);
                 current.record("tier", tier);
             } else {
@@ -579,11 +612,9 @@ impl<C: JwtClaims> Inner<C> {
     fn decide(&self, key: CacheKey, lookup: Lookup<C>, tier: usize) -> Decision<C> {
         let counters = &self.stats.counters;
         // A hit, revocation-checked by the cache or not (`Unchecked`: the store is down).
+        // A checked hit that stands is counted by the caller (`Decision::Hit`).
         let (v, checked) = match lookup {
-            Lookup::Hit(v) => {
-                counters.lookup(tier, counters::HIT);
-                (v, true)
-            }
+            Lookup::Hit(v) => (v, true),
             Lookup::Unchecked(v) => {
                 counters.lookup(tier, counters::UNCHECKED);
                 self.stats.cache_errors.fetch_add(1, Ordering::Relaxed);
@@ -598,7 +629,11 @@ impl<C: JwtClaims> Inner<C> {
                 return Decision::Validate(check);
             }
         };
-        match self.recheck(&v.meta) {
+        let recheck = self.recheck(&v.meta);
+        if checked && recheck.is_err() {
+            counters.lookup(tier, counters::HIT);
+        }
+        match recheck {
             Err(Some(e)) => Decision::Done(Err(Rejection::InvalidToken(e))),
             // A checked entry whose key left the key set is dropped (an unchecked one sits in
             // a store that is down: nothing to drop it from).
@@ -609,7 +644,7 @@ impl<C: JwtClaims> Inner<C> {
                 }
                 Decision::Validate(None)
             }
-            Ok(()) if checked => Decision::Done(Ok(v.claims.clone())),
+            Ok(()) if checked => Decision::Hit(v.claims.clone()),
             Ok(()) => match self.settings.revocation_unavailable {
                 RevocationUnavailable::FailOpen => Decision::Done(Ok(v.claims.clone())),
                 RevocationUnavailable::FailClosed => Decision::Done(Err(Rejection::Unavailable(
@@ -655,7 +690,9 @@ impl<C: JwtClaims> Inner<C> {
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
         let (validated, waited) = self.validate_bounded(&token).await;
-        self.stats.counters.validation(&validated.as_ref().map(|_| ()));
+        self.stats
+            .counters
+            .validation(&validated.as_ref().map(|_| ()));
         #[cfg(feature = "metrics")]
         if let Some(m) = &self.metrics {
             m.record_validation(started.elapsed(), &validated.as_ref().map(|_| ()));

@@ -125,7 +125,10 @@ mod tests {
         assert_eq!(joined.load(Ordering::SeqCst), 1, "b joined a's flight");
         // A finished flight is gone: the next caller runs the work again.
         assert_eq!(sf.len(), 0);
-        assert_eq!(sf.join_or_start(1, &joined, || counted(&runs, 10)).await, 10);
+        assert_eq!(
+            sf.join_or_start(1, &joined, || counted(&runs, 10)).await,
+            10
+        );
         assert_eq!(runs.load(Ordering::SeqCst), 3);
     }
 

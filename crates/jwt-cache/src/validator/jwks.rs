@@ -256,7 +256,10 @@ impl JwksKeySource {
                 let all = get(&s.stats.fetches);
                 let failed = get(&s.stats.fetch_failures);
                 vec![
-                    (all.saturating_sub(failed), vec![KeyValue::new("result", "ok")]),
+                    (
+                        all.saturating_sub(failed),
+                        vec![KeyValue::new("result", "ok")],
+                    ),
                     (failed, vec![KeyValue::new("result", "error")]),
                 ]
             },
@@ -268,8 +271,14 @@ impl JwksKeySource {
             &self.shared,
             move |s: &Shared| {
                 vec![
-                    (get(&s.stats.unknown_kid_refetches), vec![KeyValue::new("action", "refetch")]),
-                    (get(&s.stats.unknown_kid_refused), vec![KeyValue::new("action", "refused")]),
+                    (
+                        get(&s.stats.unknown_kid_refetches),
+                        vec![KeyValue::new("action", "refetch")],
+                    ),
+                    (
+                        get(&s.stats.unknown_kid_refused),
+                        vec![KeyValue::new("action", "refused")],
+                    ),
                 ]
             },
         );
