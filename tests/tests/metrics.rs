@@ -261,3 +261,83 @@ async fn a_redis_outage_moves_fallbacks_backend_errors_and_the_breaker() {
     );
     assert!(!d.keys().any(|k| k.contains("rejected")), "{d:#?}");
 }
+
+/// A writer into a shared buffer, for capturing what tracing prints.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn one_span_per_authentication_with_outcome_and_tier_and_never_the_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
+        .cache(MemoryCache::new(100))
+        .build();
+    let s = Stack::new(layer.clone());
+    let mut c = claims("alice");
+    c["email"] = "alice.private@example.test".into();
+    let token = rs256(&c);
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    let expired = rs256(&{
+        let mut c = claims("bob");
+        c["exp"] = (jwt_cache_tests::now() - 3600).into();
+        c
+    });
+    assert_eq!(s.send(Some(&expired)).await.status, 401);
+
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // The close line of each `jwt_cache.authenticate` span (not of the validation nested in it).
+    let spans: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.contains("jwt_cache.authenticate{")
+                && l.contains("close")
+                && !l.contains("jwt_cache.validate")
+        })
+        .collect();
+    assert_eq!(spans.len(), 3, "one span per authentication:\n{out}");
+    assert!(
+        spans[0].contains("outcome=\"accepted\"") && spans[0].contains("tier=\"validator\""),
+        "{out}"
+    );
+    assert!(
+        spans[1].contains("outcome=\"accepted\"") && spans[1].contains("tier=\"in_process\""),
+        "{out}"
+    );
+    assert!(spans[2].contains("outcome=\"rejected\""), "{out}");
+    assert!(out.contains("reason=\"expired\""), "{out}");
+    // Never the token, any part of it, its hash, or personal claims.
+    let key = layer.authenticator().cache_key(&token);
+    for secret in [
+        token.as_str(),
+        token.split('.').nth(1).unwrap(),
+        token.split('.').nth(2).unwrap(),
+        expired.as_str(),
+        &key.token.to_hex(),
+        &jwt_cache::cache::SignedHash::of(&token).to_hex(),
+        "alice",
+        "alice.private@example.test",
+        "bob",
+    ] {
+        assert!(!out.contains(secret), "{secret:?} in the trace:\n{out}");
+    }
+}

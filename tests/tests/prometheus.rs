@@ -199,16 +199,6 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
     .await;
 
     // Prometheus loaded the rules and evaluates them without error.
-    let rules: serde_json::Value = client
-        .get(format!("{base}/api/v1/rules"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let group = &rules["data"]["groups"][0];
-    assert_eq!(group["name"], "jwt-cache", "{rules}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let rules: serde_json::Value = client
@@ -219,10 +209,9 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
             .json()
             .await
             .unwrap();
-        let all = rules["data"]["groups"][0]["rules"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let group = &rules["data"]["groups"][0];
+        assert_eq!(group["name"], "jwt-cache", "{rules}");
+        let all = group["rules"].as_array().unwrap().clone();
         assert_eq!(all.len(), 8);
         if all.iter().all(|r| r["health"] == "ok") {
             break;

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 pub use opentelemetry::KeyValue;
 pub use opentelemetry::metrics::Meter;
-use opentelemetry::metrics::{Histogram, ObservableCounter};
+use opentelemetry::metrics::{AsyncInstrument, Histogram, ObservableCounter};
 
 use crate::authenticator::AuthStats;
 use crate::authenticator::counters::{
@@ -211,6 +211,24 @@ impl AuthMetrics {
 // dropped (the SDK keeps the callback); each callback holds a `Weak` of what it observes and
 // reports nothing once that is gone.
 
+/// The callback of an observable instrument: `read` of `state`, while it lives.
+fn reporting<T, M>(
+    state: &Arc<T>,
+    read: impl Fn(&T) -> Vec<(M, Vec<KeyValue>)> + Send + Sync + 'static,
+) -> impl Fn(&dyn AsyncInstrument<M>) + Send + Sync + 'static
+where
+    T: Send + Sync + 'static,
+{
+    let weak = Arc::downgrade(state);
+    move |o| {
+        if let Some(state) = weak.upgrade() {
+            for (v, attrs) in read(&state) {
+                o.observe(v, &attrs);
+            }
+        }
+    }
+}
+
 /// Register a counter whose values `read` reports (each with its attributes) at every
 /// collection, while `state` lives. For caches and key sources of your own.
 pub fn observe_counter<T: Send + Sync + 'static>(
@@ -220,17 +238,10 @@ pub fn observe_counter<T: Send + Sync + 'static>(
     state: &Arc<T>,
     read: impl Fn(&T) -> Vec<(u64, Vec<KeyValue>)> + Send + Sync + 'static,
 ) {
-    let weak = Arc::downgrade(state);
     let _ = meter
         .u64_observable_counter(name)
         .with_description(description)
-        .with_callback(move |o| {
-            if let Some(state) = weak.upgrade() {
-                for (v, attrs) in read(&state) {
-                    o.observe(v, &attrs);
-                }
-            }
-        })
+        .with_callback(reporting(state, read))
         .build();
 }
 
@@ -242,17 +253,10 @@ pub fn observe_gauge<T: Send + Sync + 'static>(
     state: &Arc<T>,
     read: impl Fn(&T) -> Vec<(u64, Vec<KeyValue>)> + Send + Sync + 'static,
 ) {
-    let weak = Arc::downgrade(state);
     let _ = meter
         .u64_observable_gauge(name)
         .with_description(description)
-        .with_callback(move |o| {
-            if let Some(state) = weak.upgrade() {
-                for (v, attrs) in read(&state) {
-                    o.observe(v, &attrs);
-                }
-            }
-        })
+        .with_callback(reporting(state, read))
         .build();
 }
 
@@ -265,15 +269,12 @@ pub fn observe_seconds<T: Send + Sync + 'static>(
     state: &Arc<T>,
     read: impl Fn(&T) -> Option<f64> + Send + Sync + 'static,
 ) {
-    let weak = Arc::downgrade(state);
     let _ = meter
         .f64_observable_gauge(name)
         .with_unit("s")
         .with_description(description)
-        .with_callback(move |o| {
-            if let Some(v) = weak.upgrade().and_then(|s| read(&s)) {
-                o.observe(v, &[]);
-            }
-        })
+        .with_callback(reporting(state, move |s: &T| {
+            read(s).map(|v| (v, Vec::new())).into_iter().collect()
+        }))
         .build();
 }

@@ -21,27 +21,16 @@ async fn main() {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+    jwt_cache_example_support::Vars::process().get(name)
 }
 
 async fn run() -> Result<(), String> {
-    let mut addr = env("ADDR");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next(),
-            a if a.starts_with("--addr=") => addr = Some(a["--addr=".len()..].to_owned()),
-            "-h" | "--help" => {
-                println!(
-                    "usage: jwt-cache-issuer [--addr HOST:PORT]\n\n\
-                     env: ADDR, ISSUER_URL, ISSUER_AUDIENCE, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET"
-                );
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    let addr = addr.unwrap_or_else(|| "127.0.0.1:4000".into());
+    let addr = jwt_cache_example_support::listen_addr(
+        &jwt_cache_example_support::Vars::process(),
+        "127.0.0.1:4000",
+        "usage: jwt-cache-issuer [--addr HOST:PORT]\n\n\
+         env: ADDR, ISSUER_URL, ISSUER_AUDIENCE, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET",
+    )?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("binding {addr}: {e}"))?;

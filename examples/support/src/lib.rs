@@ -182,6 +182,25 @@ fn addr(program: &str, vars: &Vars) -> Result<SocketAddr, String> {
         let addr = vars.get("ADDR").unwrap_or_else(|| "127.0.0.1:0".into());
         return SocketAddr::from_str(&addr).map_err(|e| format!("bad address {addr:?}: {e}"));
     }
+    listen_addr(
+        vars,
+        "127.0.0.1:3000",
+        &format!(
+            "usage: {program} [--addr HOST:PORT]\n\n\
+             env: ADDR, JWT_PUBLIC_KEY_FILE, JWT_ALG (default RS256), JWT_ISSUER, JWT_AUDIENCE,\n     \
+             JWT_ISSUERS (ISSUER=ALG:PEM_FILE,...), JWT_COOKIE (cookie name),\n     \
+             JWT_JWKS_URL or JWT_ISSUER_URL (keys from a JWKS / OIDC discovery),\n     \
+             INTROSPECTION_URL, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET (RFC 7662),\n     \
+             JWT_CACHE_TTL (seconds, default 600; 0 = validate every request),\n     \
+             REDIS_URL (share revocations through Redis),\n     \
+             JWT_CACHE_INTEGRITY_KEY or JWT_CACHE_INTEGRITY_KEY_FILE (share validations too)"
+        ),
+    )
+}
+
+/// Where an example listens: `--addr HOST:PORT` (or `--addr=…`), else `ADDR`, else `default`;
+/// `-h` / `--help` prints `usage` and exits.
+pub fn listen_addr(vars: &Vars, default: &str, usage: &str) -> Result<SocketAddr, String> {
     let mut args = std::env::args().skip(1);
     let mut addr = vars.get("ADDR");
     while let Some(arg) = args.next() {
@@ -189,22 +208,13 @@ fn addr(program: &str, vars: &Vars) -> Result<SocketAddr, String> {
             "--addr" => addr = args.next(),
             a if a.starts_with("--addr=") => addr = Some(a["--addr=".len()..].to_owned()),
             "-h" | "--help" => {
-                println!(
-                    "usage: {program} [--addr HOST:PORT]\n\n\
-                     env: ADDR, JWT_PUBLIC_KEY_FILE, JWT_ALG (default RS256), JWT_ISSUER, JWT_AUDIENCE,\n     \
-                     JWT_ISSUERS (ISSUER=ALG:PEM_FILE,...), JWT_COOKIE (cookie name),\n     \
-                     JWT_JWKS_URL or JWT_ISSUER_URL (keys from a JWKS / OIDC discovery),\n     \
-                     INTROSPECTION_URL, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET (RFC 7662),\n     \
-                     JWT_CACHE_TTL (seconds, default 600; 0 = validate every request),\n     \
-                     REDIS_URL (share revocations through Redis),\n     \
-                     JWT_CACHE_INTEGRITY_KEY or JWT_CACHE_INTEGRITY_KEY_FILE (share validations too)"
-                );
+                println!("{usage}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
-    let addr = addr.unwrap_or_else(|| "127.0.0.1:3000".into());
+    let addr = addr.unwrap_or_else(|| default.to_owned());
     SocketAddr::from_str(&addr).map_err(|e| format!("bad address {addr:?}: {e}"))
 }
 

@@ -58,8 +58,15 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// # Ok::<(), jwt_cache::ConfigError>(())
 /// ```
 pub struct IntrospectionValidator<C> {
-    url: String,
+    config: Config,
     client: reqwest::Client,
+    _claims: PhantomData<fn() -> C>,
+}
+
+/// What an [`IntrospectionValidator`] is configured with (the builder collects it).
+#[derive(Clone)]
+struct Config {
+    url: String,
     client_id: String,
     client_secret: String,
     auth: ClientAuth,
@@ -67,12 +74,11 @@ pub struct IntrospectionValidator<C> {
     issuer: Option<String>,
     audiences: Vec<String>,
     timeout: Duration,
-    _claims: PhantomData<fn() -> C>,
 }
 
-impl<C> std::fmt::Debug for IntrospectionValidator<C> {
+impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntrospectionValidator")
+        f.debug_struct("Config")
             .field("url", &self.url)
             .field("client_id", &self.client_id)
             .field("auth", &self.auth)
@@ -83,19 +89,20 @@ impl<C> std::fmt::Debug for IntrospectionValidator<C> {
     }
 }
 
+impl<C> std::fmt::Debug for IntrospectionValidator<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionValidator")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Configures an [`IntrospectionValidator`].
 #[must_use]
 #[derive(Debug)]
 pub struct IntrospectionValidatorBuilder<C> {
-    url: String,
+    config: Config,
     client: Option<reqwest::Client>,
-    client_id: String,
-    client_secret: String,
-    auth: ClientAuth,
-    hint: Option<String>,
-    issuer: Option<String>,
-    audiences: Vec<String>,
-    timeout: Duration,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -103,15 +110,17 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
     /// Introspect at `url` (the server's `introspection_endpoint`).
     pub fn builder(url: impl Into<String>) -> IntrospectionValidatorBuilder<C> {
         IntrospectionValidatorBuilder {
-            url: url.into(),
+            config: Config {
+                url: url.into(),
+                client_id: String::new(),
+                client_secret: String::new(),
+                auth: ClientAuth::Basic,
+                hint: None,
+                issuer: None,
+                audiences: Vec::new(),
+                timeout: Duration::from_secs(2),
+            },
             client: None,
-            client_id: String::new(),
-            client_secret: String::new(),
-            auth: ClientAuth::Basic,
-            hint: None,
-            issuer: None,
-            audiences: Vec::new(),
-            timeout: Duration::from_secs(2),
             _claims: PhantomData,
         }
     }
@@ -120,38 +129,38 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
 impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
     /// The client id and secret this service authenticates with.
     pub fn client_credentials(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
-        self.client_id = id.into();
-        self.client_secret = secret.into();
+        self.config.client_id = id.into();
+        self.config.client_secret = secret.into();
         self
     }
 
     /// How the credentials are sent (default [`ClientAuth::Basic`]).
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.auth = auth;
+        self.config.auth = auth;
         self
     }
 
     /// Send `token_type_hint` (e.g. `access_token`).
     pub fn token_type_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.config.hint = Some(hint.into());
         self
     }
 
     /// Require the answer's `iss` to be this issuer.
     pub fn issuer(mut self, iss: impl Into<String>) -> Self {
-        self.issuer = Some(iss.into());
+        self.config.issuer = Some(iss.into());
         self
     }
 
     /// Require the answer's `aud` to name this audience (call again to accept several).
     pub fn audience(mut self, aud: impl Into<String>) -> Self {
-        self.audiences.push(aud.into());
+        self.config.audiences.push(aud.into());
         self
     }
 
     /// How long one introspection may take before it is "unavailable" (default 2 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.config.timeout = timeout;
         self
     }
 
@@ -171,15 +180,8 @@ impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
                 .map_err(|e| ConfigError::Other(format!("HTTP client: {e}")))?,
         };
         Ok(IntrospectionValidator {
-            url: self.url,
+            config: self.config,
             client,
-            client_id: self.client_id,
-            client_secret: self.client_secret,
-            auth: self.auth,
-            hint: self.hint,
-            issuer: self.issuer,
-            audiences: self.audiences,
-            timeout: self.timeout,
             _claims: PhantomData,
         })
     }
@@ -208,23 +210,23 @@ fn unavailable(what: impl std::fmt::Display) -> ValidationError {
 impl<C: JwtClaims> IntrospectionValidator<C> {
     async fn introspect(&self, token: &str) -> Result<Vec<u8>, ValidationError> {
         let mut form: Vec<(&str, &str)> = vec![("token", token)];
-        if let Some(h) = &self.hint {
+        if let Some(h) = &self.config.hint {
             form.push(("token_type_hint", h));
         }
         let mut req = self
             .client
-            .post(&self.url)
+            .post(&self.config.url)
             .header("accept", "application/json");
-        match self.auth {
+        match self.config.auth {
             ClientAuth::Basic => {
                 req = req.basic_auth(
-                    form_encode(&self.client_id),
-                    Some(form_encode(&self.client_secret)),
+                    form_encode(&self.config.client_id),
+                    Some(form_encode(&self.config.client_secret)),
                 );
             }
             ClientAuth::Post => {
-                form.push(("client_id", &self.client_id));
-                form.push(("client_secret", &self.client_secret));
+                form.push(("client_id", &self.config.client_id));
+                form.push(("client_secret", &self.config.client_secret));
             }
         }
         let mut resp = req.form(&form).send().await.map_err(unavailable)?;
@@ -233,7 +235,7 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
             if status.is_client_error() {
                 // 400/401/403: our request or credentials were refused. Not the token's fault:
                 // an operator's problem, loudly.
-                tracing::error!(url = %self.url, %status, "introspection endpoint refused the request (client credentials?)");
+                tracing::error!(url = %self.config.url, %status, "introspection endpoint refused the request (client credentials?)");
             }
             return Err(unavailable(format_args!("status {status}")));
         }
@@ -268,12 +270,12 @@ fn now() -> u64 {
 #[async_trait]
 impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
     async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
-        let body = match tokio::time::timeout(self.timeout, self.introspect(token)).await {
+        let body = match tokio::time::timeout(self.config.timeout, self.introspect(token)).await {
             Ok(result) => result?,
             Err(_) => {
                 return Err(unavailable(format_args!(
                     "no answer within {:?}",
-                    self.timeout
+                    self.config.timeout
                 )));
             }
         };
@@ -291,16 +293,16 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
         if reg.nbf.is_some_and(|nbf| nbf > now) {
             return Err(ValidationError::NotYetValid);
         }
-        if let Some(want) = &self.issuer
+        if let Some(want) = &self.config.issuer
             && answer.iss.as_deref() != Some(want.as_str())
         {
             return Err(ValidationError::WrongIssuer);
         }
-        if !self.audiences.is_empty()
+        if !self.config.audiences.is_empty()
             && !answer
                 .aud
                 .as_ref()
-                .is_some_and(|aud| self.audiences.iter().any(|a| aud.contains(a)))
+                .is_some_and(|aud| self.config.audiences.iter().any(|a| aud.contains(a)))
         {
             return Err(ValidationError::WrongAudience);
         }
@@ -310,13 +312,13 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
     }
 
     fn fingerprint(&self) -> Fingerprint {
-        let mut aud = self.audiences.clone();
+        let mut aud = self.config.audiences.clone();
         aud.sort();
         Fingerprint::of(&[
             b"jwt-cache/IntrospectionValidator/1",
-            self.url.as_bytes(),
-            self.client_id.as_bytes(),
-            self.issuer.as_deref().unwrap_or_default().as_bytes(),
+            self.config.url.as_bytes(),
+            self.config.client_id.as_bytes(),
+            self.config.issuer.as_deref().unwrap_or_default().as_bytes(),
             aud.join("\u{0}").as_bytes(),
         ])
     }
