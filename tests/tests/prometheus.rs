@@ -162,41 +162,31 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
     }
     assert_eq!(client.get(&me).send().await.unwrap().status(), 401);
 
-    until(
-        &client,
-        &base,
-        r#"sum(jwt_cache_requests_total{job="demo",outcome="accepted"})"#,
-        5.0,
-    )
-    .await;
-    until(
-        &client,
-        &base,
-        r#"sum(jwt_cache_lookups_total{job="demo",tier="in_process",result="hit"})"#,
-        4.0,
-    )
-    .await;
-    until(
-        &client,
-        &base,
-        r#"sum(jwt_cache_requests_total{job="demo",outcome="rejected"})"#,
-        3.0,
-    )
-    .await;
-    until(
-        &client,
-        &base,
-        r#"sum(jwt_cache_requests_total{job="demo",outcome="rejected",reason="missing_token"})"#,
-        1.0,
-    )
-    .await;
-    until(
-        &client,
-        &base,
-        r#"sum(jwt_cache_validation_duration_seconds_count{job="demo",result="valid"})"#,
-        1.0,
-    )
-    .await;
+    let expected = [
+        (
+            r#"sum(jwt_cache_requests_total{job="demo",outcome="accepted"})"#,
+            5.0,
+        ),
+        (
+            r#"sum(jwt_cache_lookups_total{job="demo",tier="in_process",result="hit"})"#,
+            4.0,
+        ),
+        (
+            r#"sum(jwt_cache_requests_total{job="demo",outcome="rejected"})"#,
+            3.0,
+        ),
+        (
+            r#"sum(jwt_cache_requests_total{job="demo",outcome="rejected",reason="missing_token"})"#,
+            1.0,
+        ),
+        (
+            r#"sum(jwt_cache_validation_duration_seconds_count{job="demo",result="valid"})"#,
+            1.0,
+        ),
+    ];
+    for (promql, want) in expected {
+        until(&client, &base, promql, want).await;
+    }
 
     // Prometheus loaded the rules and evaluates them without error.
     let deadline = Instant::now() + Duration::from_secs(10);
