@@ -262,6 +262,63 @@ async fn a_redis_outage_moves_fallbacks_backend_errors_and_the_breaker() {
     assert!(!d.keys().any(|k| k.contains("rejected")), "{d:#?}");
 }
 
+#[tokio::test]
+async fn the_tiered_caches_revocation_view_reports_its_size_freshness_and_reloads() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let m = Collected::new();
+    let l2 = RedisCache::connect(&server.url()).await.unwrap().build();
+    let tiered = jwt_cache_redis::TieredCache::builder(l2)
+        .freshness(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let layer = JwtCacheLayer::builder(rs256_validator(AUD))
+        .cache(tiered)
+        .meter(m.meter())
+        .build();
+    let auth = layer.authenticator().clone();
+    let s = Stack::new(layer);
+    let token = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    let before = m.snapshot();
+    assert_eq!(before["jwt_cache.revocation_view.entries{}"], 0.0);
+    assert_eq!(before["jwt_cache.revocation_view.fresh{}"], 1.0);
+    // Fresh means confirmed within the bound (probes run every bound / 4).
+    assert!(
+        before["jwt_cache.revocation_view.age{}"] < 1.0,
+        "{before:#?}"
+    );
+    assert!(
+        before["jwt_cache.revocation_view.reloads{}"] >= 1.0,
+        "loaded at start"
+    );
+
+    auth.revoke_token(&token).await.unwrap();
+    assert_eq!(s.send(Some(&token)).await.status, 401);
+    let after = m.snapshot();
+    // The token's marker and its jti.
+    assert_eq!(
+        after["jwt_cache.revocation_view.entries{}"], 2.0,
+        "{after:#?}"
+    );
+    assert_eq!(
+        diff(&before, &after)["jwt_cache.requests{outcome=rejected,reason=revoked}"],
+        1.0
+    );
+
+    // Redis goes away: the view is no longer confirmed, its age grows past the bound.
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stale = m.snapshot();
+    assert_eq!(
+        stale["jwt_cache.revocation_view.fresh{}"], 0.0,
+        "{stale:#?}"
+    );
+    assert!(stale["jwt_cache.revocation_view.age{}"] > 1.0, "{stale:#?}");
+}
+
 /// A writer into a shared buffer, for capturing what tracing prints.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
