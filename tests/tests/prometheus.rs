@@ -86,12 +86,10 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
     // The demo, in dev mode, with its /metrics.
     let config = from_vars("demo", &Vars::from_pairs([])).await.unwrap();
     let dev = config.issuer.clone().unwrap();
-    let registry = config.telemetry.registry.clone();
-    let _telemetry = config.telemetry;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let demo = listener.local_addr().unwrap();
     let app = jwt_cache_demo::app(config.auth, config.issuer)
-        .merge(jwt_cache_demo::metrics_route(registry));
+        .merge(jwt_cache_demo::metrics_route(config.telemetry));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     // Prometheus, scraping it every second, with our rules.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use jwt_cache::{Authenticator, StandardClaims};
 use jwt_cache_actix::{ActixHeaders, Claims, JwtCacheMiddleware, RequireScope};
-use jwt_cache_example_support::{DevIssuer, init_tracing, print_banner};
+use jwt_cache_example_support::{DevIssuer, Telemetry, init_tracing, print_banner};
 
 async fn me(Claims(claims): Claims<StandardClaims>) -> HttpResponse {
     HttpResponse::Ok().json(claims)
@@ -36,6 +36,15 @@ async fn logout(req: HttpRequest, auth: web::Data<Authenticator<StandardClaims>>
     }
 }
 
+async fn metrics(telemetry: web::Data<Telemetry>) -> HttpResponse {
+    match telemetry.text() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text),
+        Err(e) => HttpResponse::InternalServerError().body(e),
+    }
+}
+
 async fn dev_token(issuer: web::Data<Option<DevIssuer>>) -> HttpResponse {
     match issuer.as_ref() {
         Some(i) => HttpResponse::Ok().body(i.token("dev-user", Duration::from_secs(3600)) + "\n"),
@@ -56,6 +65,7 @@ async fn run() -> Result<(), String> {
     let config = jwt_cache_example_support::from_env("jwt-cache-actix-user-service").await?;
     let auth = config.auth.clone();
     let issuer = config.issuer.clone();
+    let telemetry = config.telemetry.clone();
     let middleware = JwtCacheMiddleware::from(auth.clone());
     let server = HttpServer::new(move || {
         // actix applies the last `wrap` first: CORS wraps everything, so a preflight is
@@ -64,7 +74,9 @@ async fn run() -> Result<(), String> {
         App::new()
             .app_data(web::Data::new(auth.clone()))
             .app_data(web::Data::new(issuer.clone()))
+            .app_data(web::Data::new(telemetry.clone()))
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics))
             .route("/dev/token", web::get().to(dev_token))
             .service(
                 web::scope("")

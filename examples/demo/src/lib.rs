@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use jwt_cache::middleware::RequireScope;
 use jwt_cache::{Authenticator, JwtCacheLayer, StandardClaims};
 use jwt_cache_axum::Claims;
-use jwt_cache_example_support::DevIssuer;
+use jwt_cache_example_support::{DevIssuer, Telemetry};
 use tower::ServiceBuilder;
 use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -55,13 +55,13 @@ async fn dev_token(State(state): State<AppState>) -> Result<String, StatusCode> 
 /// `GET /metrics`: the registry in Prometheus' text format (the instruments of
 /// `jwt_cache::metrics`, exported by `opentelemetry-prometheus`). Open, like `/healthz`: put it
 /// on an internal port or behind your network policy in production.
-pub fn metrics_route(registry: prometheus::Registry) -> Router {
+pub fn metrics_route(telemetry: Telemetry) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
-            let registry = registry.clone();
+            let telemetry = telemetry.clone();
             async move {
-                match prometheus::TextEncoder::new().encode_to_string(&registry.gather()) {
+                match telemetry.text() {
                     Ok(text) => (
                         [(
                             axum::http::header::CONTENT_TYPE,
@@ -70,7 +70,7 @@ pub fn metrics_route(registry: prometheus::Registry) -> Router {
                         text,
                     )
                         .into_response(),
-                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
                 }
             }
         }),

@@ -27,10 +27,9 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("binding {}: {e}", config.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     print_banner("jwt-cache demo", &config, local);
-    let registry = config.telemetry.registry.clone();
     axum::serve(
         listener,
-        app(config.auth, config.issuer).merge(metrics_route(registry)),
+        app(config.auth, config.issuer).merge(metrics_route(config.telemetry)),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;

@@ -81,8 +81,9 @@ impl DevIssuer {
     }
 }
 
-/// Metrics: an OpenTelemetry meter provider exporting to a Prometheus registry (what the demo
-/// serves at `/metrics`).
+/// Metrics: an OpenTelemetry meter provider exporting to a Prometheus registry (what the
+/// example servers serve at `/metrics`). Clones share the registry and the provider.
+#[derive(Clone)]
 pub struct Telemetry {
     /// The registry `/metrics` encodes.
     pub registry: prometheus::Registry,
@@ -108,6 +109,13 @@ impl Telemetry {
             .with_reader(exporter)
             .build();
         Ok(Telemetry { registry, provider })
+    }
+
+    /// What `GET /metrics` answers: the registry in Prometheus' text format.
+    pub fn text(&self) -> Result<String, String> {
+        prometheus::TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .map_err(|e| e.to_string())
     }
 
     /// The meter jwt-cache reports through.
@@ -466,6 +474,9 @@ pub fn print_banner(name: &str, config: &ExampleConfig, local: SocketAddr) {
                 "curl -X POST -H \"Authorization: Bearer $TOKEN\" http://{local}/logout   # then /me is 401"
             );
             println!("curl http://{local}/dev/token                  # a fresh token");
+            println!(
+                "curl -s http://{local}/metrics | grep ^jwt_cache  # the counters (Prometheus)"
+            );
         }
         None => {
             println!("validating {}", config.validation);
