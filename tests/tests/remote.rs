@@ -305,3 +305,72 @@ async fn the_demo_validates_through_the_issuer_as_configured_by_its_environment(
         }
     }
 }
+
+/// The fleet case: two instances share a Redis (tiered cache, integrity key). An opaque token
+/// introspected by one is served by the other from Redis, without another introspection call;
+/// a logout on one is refused by the other.
+#[tokio::test]
+async fn two_instances_share_one_introspection_through_the_tiered_cache() {
+    use jwt_cache_redis::{RedisCache, TieredCache};
+    let Some(server) = jwt_cache_tests::redis::RedisServer::start() else {
+        return;
+    };
+    let (issuer, base) = Issuer::spawn(|_| {}).await.unwrap();
+    let mut instances = Vec::new();
+    let mut l2s = Vec::new();
+    for _ in 0..2 {
+        let l2 = RedisCache::connect(&server.url())
+            .await
+            .unwrap()
+            .integrity_key(&[9u8; 32])
+            .unwrap()
+            .build();
+        l2s.push(l2.clone());
+        let tiered = TieredCache::builder(l2).start().await.unwrap();
+        let layer = JwtCacheLayer::builder(introspection(&base))
+            .cache(tiered)
+            .ttl(Duration::from_secs(600))
+            .build();
+        instances.push((layer.authenticator().clone(), Stack::new(layer)));
+    }
+    let token = issuer.opaque_token(Some("alice"));
+    let r = instances[0].1.send(Some(&token)).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, "alice"),
+        "{r:?}"
+    );
+    assert_eq!(issuer.stats().introspections, 1);
+    // The fill is fire-and-forget: wait for the entry to reach Redis.
+    let key = l2s[0].entry_key(&instances[0].0.cache_key(&token));
+    jwt_cache_tests::redis::wait_for_key(l2s[0].client(), &key).await;
+    // The second instance serves it from Redis, with no call of its own.
+    for _ in 0..5 {
+        let r = instances[1].1.send(Some(&token)).await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (StatusCode::OK, "alice"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        issuer.stats().introspections,
+        1,
+        "served from Redis, not introspected again"
+    );
+
+    // Logout on the first instance; the second refuses the token too.
+    instances[0].0.revoke_token(&token).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let r = instances[1].1.send(Some(&token)).await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still accepted after a logout elsewhere: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -331,7 +331,10 @@ where
         // Which jti/subject markers to fetch: named from the token's own (unverified) claims, so
         // they travel with the entry. The decision below uses the entry's validated claims and
         // refuses an entry whose ids differ from the token's.
-        let peek = jwt_cache::cache::unverified_meta(token).unwrap_or_default();
+        // An opaque token (introspection) has no readable claims: its ids are known only from
+        // the entry, whose markers are then fetched in a second round trip.
+        let readable = jwt_cache::cache::unverified_meta(token);
+        let peek = readable.clone().unwrap_or_default();
         let entry_key = inner.codec.as_ref().map(|_| inner.keys.entry(key));
         let mut keys: Vec<String> = entry_key.iter().cloned().collect();
         keys.extend(marker_keys(&inner.keys, signed, &peek));
@@ -363,7 +366,15 @@ where
                 return Ok((miss(), None));
             }
         };
-        if !same(&v.meta.jti, &peek.jti) || !same(&v.meta.sub, &peek.sub) {
+        if readable.is_none() {
+            // The entry is authenticated (HMAC over its key, which is the token's hash), so its
+            // ids are the token's: ask for their markers.
+            if v.meta.jti.is_some() || v.meta.sub.is_some() {
+                markers = self
+                    .get_many(marker_keys(&inner.keys, signed, &v.meta), inner.timeout)
+                    .await?;
+            }
+        } else if !same(&v.meta.jti, &peek.jti) || !same(&v.meta.sub, &peek.sub) {
             inner.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(key = %entry_key, "redis entry does not match its token: treated as a miss");
             return Ok((miss(), None));
