@@ -374,3 +374,51 @@ async fn two_instances_share_one_introspection_through_the_tiered_cache() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Logout with an opaque token: nothing can be read from the token, so its `jti` (and `exp`)
+/// come from its cached validation; the `jti` is revoked with it (a token re-issued with the
+/// same `jti`, or the same grant as a JWT, is refused too).
+#[tokio::test]
+async fn logout_with_an_opaque_token_revokes_its_jti_from_the_cached_validation() {
+    use jwt_cache::cache::{RevocationSet, SignedHash, now_ms};
+    use jwt_cache::validator::TokenMeta;
+    let (issuer, base) = Issuer::spawn(|_| {}).await.unwrap();
+    let revocations = std::sync::Arc::new(RevocationSet::new());
+    let layer = JwtCacheLayer::builder(introspection(&base))
+        .cache(MemoryCache::with_revocations(1000, revocations.clone()))
+        .build();
+    let auth = layer.authenticator().clone();
+    let stack = Stack::new(layer);
+    let token = issuer.opaque_token(Some("alice"));
+    assert_eq!(stack.send(Some(&token)).await.status, StatusCode::OK);
+    // The jti the server holds for it.
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/introspect"))
+        .basic_auth("demo", Some("demo-secret"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jti = answer["jti"].as_str().unwrap().to_owned();
+
+    auth.revoke_token(&token).await.unwrap();
+    assert_eq!(
+        stack.send(Some(&token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let other_token_same_jti = TokenMeta {
+        jti: Some(jti),
+        ..TokenMeta::default()
+    };
+    assert!(
+        revocations.is_revoked(
+            &SignedHash::of("another-token"),
+            &other_token_same_jti,
+            now_ms()
+        ),
+        "the opaque token's jti was not revoked"
+    );
+}

@@ -445,10 +445,15 @@ impl<C: JwtClaims> Authenticator<C> {
     ///
     /// The token is read without verification: call this with a token the request was
     /// authenticated with (as a logout route behind the layer does), so that a forged token
-    /// cannot be used to revoke someone else's `jti`.
+    /// cannot be used to revoke someone else's `jti`. An opaque token (introspection) has
+    /// nothing to read: its `exp` and `jti` are taken from its cached validation, when the
+    /// cache holds one (it does right after the request authenticated with it).
     pub async fn revoke_token(&self, token: &str) -> Result<(), CacheError> {
         let key = self.cache_key(token);
-        let meta = crate::token::unverified_meta(token).unwrap_or_default();
+        let meta = match crate::token::unverified_meta(token) {
+            Some(meta) => meta,
+            None => self.cached_meta(&key, token).await.unwrap_or_default(),
+        };
         let lifetime = self.inner.settings.max_token_lifetime;
         let left = match self.inner.effective_exp(&meta) {
             Some(exp) => {
@@ -469,6 +474,19 @@ impl<C: JwtClaims> Authenticator<C> {
         }
         let _ = self.inner.cache.remove(&key).await;
         Ok(())
+    }
+
+    /// What the cache's validation of this token says of it (for a token whose claims cannot be
+    /// read from the token itself).
+    async fn cached_meta(&self, key: &CacheKey, token: &str) -> Option<TokenMeta> {
+        let lookup = match self.inner.cache.get_now(key) {
+            Some(lookup) => lookup,
+            None => self.inner.cache.get(key, token).await.ok()?,
+        };
+        match lookup {
+            Lookup::Hit(v) | Lookup::Unchecked(v) => Some(v.meta.clone()),
+            Lookup::Miss(_) | Lookup::Revoked => None,
+        }
     }
 
     /// Revoke every token with this `jti`.
