@@ -209,3 +209,82 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
     }
     drop(running);
 }
+
+/// Every `jwt_cache_…` name that alert rules and docs/operations.md use: each must be a metric
+/// the demo exports (one naming scheme in code, docs and rules).
+fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("jwt_cache_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        // A recording rule (`jwt_cache:…`) never matches; a name cut by `*` or `…` in prose
+        // ends in `_`.
+        let name = &tail[..end];
+        if !name.ends_with('_') {
+            out.insert(name.to_owned());
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_metric_named_by_the_rules_and_the_operations_guide_is_exported() {
+    let Some(redis) = jwt_cache_tests::redis::RedisServer::start() else {
+        return;
+    };
+    let (issuer, base) = jwt_cache_example_issuer::Issuer::spawn(|_| {})
+        .await
+        .unwrap();
+    // The demo with everything that has instruments: a JWKS source (discovery), the tiered
+    // cache on Redis.
+    let url = redis.url();
+    let config = from_vars(
+        "demo",
+        &Vars::from_pairs([
+            ("JWT_ISSUER_URL", base.as_str()),
+            ("JWT_AUDIENCE", "jwt-cache-demo"),
+            ("REDIS_URL", url.as_str()),
+            (
+                "JWT_CACHE_INTEGRITY_KEY",
+                "0123456789abcdef0123456789abcdef",
+            ),
+        ]),
+    )
+    .await
+    .unwrap();
+    let token = issuer.token("alice");
+    let claims = config.auth.authenticate(&token).await;
+    assert!(claims.is_ok(), "{claims:?}");
+    let exported_text = config.telemetry.text().unwrap();
+    let mut exported: std::collections::BTreeSet<String> = exported_text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect();
+    // A histogram is exported as its series; the docs name the histogram itself.
+    let histograms: Vec<String> = exported
+        .iter()
+        .filter_map(|n| n.strip_suffix("_bucket").map(str::to_owned))
+        .collect();
+    exported.extend(histograms);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for file in [
+        "deploy/prometheus/jwt-cache.rules.yml",
+        "docs/operations.md",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let named = names_in(&text);
+        assert!(named.len() > 5, "{file}: {named:?}");
+        for name in named {
+            assert!(
+                exported.contains(&name),
+                "{file} names {name}, which the demo does not export; it exports:\n{exported:#?}"
+            );
+        }
+    }
+}
