@@ -210,8 +210,9 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
     drop(running);
 }
 
-/// Every `jwt_cache_…` name that alert rules and docs/operations.md use: each must be a metric
-/// the demo exports (one naming scheme in code, docs and rules).
+/// Every `jwt_cache_…` name that the alert rules, docs/operations.md and the Grafana dashboard
+/// use: each must be a metric the demo exports (one naming scheme in code, docs, rules and
+/// dashboards).
 fn names_in(text: &str) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     let mut rest = text;
@@ -232,7 +233,7 @@ fn names_in(text: &str) -> std::collections::BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn every_metric_named_by_the_rules_and_the_operations_guide_is_exported() {
+async fn every_metric_named_by_the_rules_the_operations_guide_and_the_dashboard_is_exported() {
     let Some(redis) = jwt_cache_tests::redis::RedisServer::start() else {
         return;
     };
