@@ -297,3 +297,25 @@ async fn a_source_started_while_the_endpoint_is_down_answers_503_then_recovers()
     assert!(source.is_healthy());
     assert_eq!(stack.send(Some(&token)).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn key_sets_come_over_https_or_from_loopback_unless_allowed() {
+    // Refused before any request is made (no network needed to see it).
+    for url in ["http://id.example", "http://10.1.2.3:8080"] {
+        let err = JwksKeySource::discover(url).start().await.unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+        let err = JwksKeySource::builder(format!("{url}/jwks"))
+            .start()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+    }
+    // The opt-in lets plain HTTP through (it then fails only because nothing listens there).
+    let err = JwksKeySource::builder("http://192.0.2.1/jwks")
+        .allow_http()
+        .timeout(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("https"), "{err}");
+}

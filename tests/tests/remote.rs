@@ -422,3 +422,18 @@ async fn logout_with_an_opaque_token_revokes_its_jti_from_the_cached_validation(
         "the opaque token's jti was not revoked"
     );
 }
+
+#[test]
+fn introspection_goes_over_https_or_to_loopback_unless_allowed() {
+    let build = |url: &str| IntrospectionValidator::<StandardClaims>::builder(url).build();
+    let err = build("http://auth.internal/introspect").unwrap_err();
+    assert!(err.to_string().contains("https"), "{err}");
+    assert!(build("https://auth.internal/introspect").is_ok());
+    assert!(build("http://127.0.0.1:4000/introspect").is_ok());
+    assert!(
+        IntrospectionValidator::<StandardClaims>::builder("http://auth.internal/introspect")
+            .allow_http()
+            .build()
+            .is_ok()
+    );
+}

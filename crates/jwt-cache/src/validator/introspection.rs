@@ -74,6 +74,7 @@ struct Config {
     issuer: Option<String>,
     audiences: Vec<String>,
     timeout: Duration,
+    allow_http: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -119,6 +120,7 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
                 issuer: None,
                 audiences: Vec::new(),
                 timeout: Duration::from_secs(2),
+                allow_http: false,
             },
             client: None,
             _claims: PhantomData,
@@ -164,6 +166,14 @@ impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
         self
     }
 
+    /// Accept a plain `http://` URL to a host that is not loopback (default: https only, or
+    /// http to `localhost`/`127.0.0.1`/`::1`): the client secret and every token would cross
+    /// the network in clear. Only for a network path you trust.
+    pub fn allow_http(mut self) -> Self {
+        self.config.allow_http = true;
+        self
+    }
+
     /// Use this `reqwest` client (proxies, roots, connection pool settings of yours).
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
@@ -172,6 +182,8 @@ impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
 
     /// The validator.
     pub fn build(self) -> Result<IntrospectionValidator<C>, ConfigError> {
+        super::check_transport(&self.config.url, self.config.allow_http)
+            .map_err(|e| ConfigError::Other(format!("introspection: {e}")))?;
         let client = match self.client {
             Some(c) => c,
             None => reqwest::Client::builder()

@@ -67,6 +67,7 @@ struct Settings {
     refetch_interval: Duration,
     unknown_kid_ttl: Duration,
     timeout: Duration,
+    allow_http: bool,
 }
 
 impl Default for Settings {
@@ -84,6 +85,7 @@ impl Default for Settings {
             refetch_interval: Duration::from_secs(5),
             unknown_kid_ttl: Duration::from_secs(60),
             timeout: Duration::from_secs(3),
+            allow_http: false,
         }
     }
 }
@@ -588,6 +590,14 @@ impl JwksKeySourceBuilder {
         self
     }
 
+    /// Accept plain `http://` URLs to hosts that are not loopback (default: https only, or
+    /// http to `localhost`/`127.0.0.1`/`::1`). Over plain HTTP anyone on the path can hand this
+    /// service keys, and so sign tokens it accepts: only for a network path you trust.
+    pub fn allow_http(mut self) -> Self {
+        self.settings.allow_http = true;
+        self
+    }
+
     /// Fetch with this `reqwest` client (proxies, custom roots, a user agent of yours).
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.fetch = Some(reqwest_fetch(client));
@@ -642,12 +652,20 @@ impl JwksKeySourceBuilder {
                     .map_err(|e| ConfigError::KeySource(format!("HTTP client: {e}")))?,
             ),
         };
+        let transport = |url: &str| {
+            super::check_transport(url, self.settings.allow_http).map_err(ConfigError::KeySource)
+        };
         let (url, origin) = match self.location {
-            Location::Jwks(url) => (url.clone(), format!("jwks {url}")),
-            Location::Issuer(iss) => (
-                discover(&fetch, &iss, self.settings.timeout).await?,
-                format!("issuer {iss}"),
-            ),
+            Location::Jwks(url) => {
+                transport(&url)?;
+                (url.clone(), format!("jwks {url}"))
+            }
+            Location::Issuer(iss) => {
+                transport(&iss)?;
+                let jwks_uri = discover(&fetch, &iss, self.settings.timeout).await?;
+                transport(&jwks_uri)?;
+                (jwks_uri, format!("issuer {iss}"))
+            }
         };
         let mut algs: Vec<&str> = self
             .settings
