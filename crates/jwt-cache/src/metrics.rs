@@ -28,16 +28,17 @@
 //! `jwt_cache.breaker.state{backend}` and the revocation view's `jwt_cache.revocation_view.*`.
 //! The full list, what healthy looks like and the alert rules: `docs/operations.md`.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use opentelemetry::KeyValue;
 pub use opentelemetry::metrics::Meter;
-use opentelemetry::metrics::{AsyncInstrument, Histogram, ObservableCounter};
+use opentelemetry::metrics::{AsyncInstrument, Histogram};
 
 use crate::authenticator::AuthStats;
 use crate::authenticator::counters::{
     Counters, FALLBACK_REASONS, OUTCOMES, RESULTS, REVOCATION_KINDS, TIERS, VALIDATION_RESULTS,
+    validation_slot,
 };
 use crate::error::ValidationError;
 
@@ -46,11 +47,12 @@ pub fn default_meter() -> Meter {
     opentelemetry::global::meter("jwt-cache")
 }
 
-/// Instruments an authenticator registered (kept alive with it).
+/// The one synchronous instrument of an authenticator, recorded where a validation runs; its
+/// counters are observable instruments over [`AuthStats`], registered by [`register`](Self::register).
 pub(crate) struct AuthMetrics {
     duration: Histogram<f64>,
+    /// The histogram's attributes, one set per validation result slot.
     attrs: [[KeyValue; 2]; 3],
-    _observed: Vec<ObservableCounter<u64>>,
 }
 
 impl std::fmt::Debug for AuthMetrics {
@@ -64,8 +66,21 @@ const DURATION_BOUNDS: [f64; 14] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0,
 ];
 
+/// Each counter of a labelled family, with its one attribute.
+fn labelled<const N: usize>(
+    key: &'static str,
+    labels: &[&'static str; N],
+    counters: &[std::sync::atomic::AtomicU64; N],
+) -> Vec<(u64, Vec<KeyValue>)> {
+    labels
+        .iter()
+        .zip(counters)
+        .map(|(label, c)| (Counters::get(c), vec![KeyValue::new(key, *label)]))
+        .collect()
+}
+
 impl AuthMetrics {
-    pub(crate) fn register(meter: &Meter, stats: Weak<AuthStats>, local: bool) -> Self {
+    pub(crate) fn register(meter: &Meter, stats: &Arc<AuthStats>, local: bool) -> Self {
         let validator = if local { "local" } else { "remote" };
         let attrs = VALIDATION_RESULTS.map(|r| {
             [
@@ -81,128 +96,92 @@ impl AuthMetrics {
             )
             .with_boundaries(DURATION_BOUNDS.to_vec())
             .build();
-        let mut observed = Vec::new();
-        let s = stats.clone();
-        observed.push(
-            meter
-                .u64_observable_counter("jwt_cache.requests")
-                .with_description("Authentications, by outcome and, for refusals, reason")
-                .with_callback(move |o| {
-                    let Some(stats) = s.upgrade() else { return };
-                    for (slot, (outcome, reason)) in OUTCOMES.iter().enumerate() {
+        observe_counter(
+            meter,
+            "jwt_cache.requests",
+            "Authentications, by outcome and, for refusals, reason",
+            stats,
+            |stats: &AuthStats| {
+                OUTCOMES
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, (outcome, reason))| {
                         let mut attrs = vec![KeyValue::new("outcome", *outcome)];
                         if !reason.is_empty() {
                             attrs.push(KeyValue::new("reason", *reason));
                         }
-                        o.observe(stats.counters.outcome_at(slot), &attrs);
-                    }
-                })
-                .build(),
+                        (stats.counters.outcome_at(slot), attrs)
+                    })
+                    .collect()
+            },
         );
-        let s = stats.clone();
-        observed.push(
-            meter
-                .u64_observable_counter("jwt_cache.lookups")
-                .with_description("Cache answers, by tier and result")
-                .with_callback(move |o| {
-                    let Some(stats) = s.upgrade() else { return };
-                    for (t, tier) in TIERS.iter().enumerate() {
-                        for (r, result) in RESULTS.iter().enumerate() {
-                            let n = stats.counters.lookups_at(t, r);
-                            // The negative cache only ever hits.
-                            if *tier == "negative" && *result != "hit" {
-                                continue;
-                            }
-                            o.observe(
-                                n,
-                                &[
-                                    KeyValue::new("tier", *tier),
-                                    KeyValue::new("result", *result),
-                                ],
-                            );
+        observe_counter(
+            meter,
+            "jwt_cache.lookups",
+            "Cache answers, by tier and result",
+            stats,
+            |stats: &AuthStats| {
+                let mut out = Vec::new();
+                for (t, tier) in TIERS.iter().enumerate() {
+                    for (r, result) in RESULTS.iter().enumerate() {
+                        // The negative cache only ever hits.
+                        if *tier == "negative" && *result != "hit" {
+                            continue;
                         }
-                    }
-                })
-                .build(),
-        );
-        let s = stats.clone();
-        observed.push(
-            meter
-                .u64_observable_counter("jwt_cache.validations")
-                .with_description(
-                    "Validator calls (single-flight: one per burst of concurrent misses)",
-                )
-                .with_callback(move |o| {
-                    let Some(stats) = s.upgrade() else { return };
-                    for (result, c) in VALIDATION_RESULTS.iter().zip(&stats.counters.validations) {
-                        o.observe(
-                            Counters::get(c),
-                            &[
-                                KeyValue::new("validator", validator),
+                        out.push((
+                            stats.counters.lookups_at(t, r),
+                            vec![
+                                KeyValue::new("tier", *tier),
                                 KeyValue::new("result", *result),
                             ],
-                        );
+                        ));
                     }
-                })
-                .build(),
+                }
+                out
+            },
         );
-        let s = stats.clone();
-        observed.push(
-            meter
-                .u64_observable_counter("jwt_cache.singleflight.coalesced")
-                .with_description(
-                    "Requests that joined a validation already under way instead of starting one",
-                )
-                .with_callback(move |o| {
-                    if let Some(stats) = s.upgrade() {
-                        o.observe(Counters::get(&stats.counters.coalesced), &[]);
-                    }
-                })
-                .build(),
+        let per_result = attrs.clone();
+        observe_counter(
+            meter,
+            "jwt_cache.validations",
+            "Validator calls (single-flight: one per burst of concurrent misses)",
+            stats,
+            move |stats: &AuthStats| {
+                per_result
+                    .iter()
+                    .zip(&stats.counters.validations)
+                    .map(|(attrs, c)| (Counters::get(c), attrs.to_vec()))
+                    .collect()
+            },
         );
-        let s = stats.clone();
-        observed.push(
-            meter
-                .u64_observable_counter("jwt_cache.fallbacks")
-                .with_description(
-                    "Cache failures worked around: a lookup that failed (validated directly), a \
-                     revocation check that failed (fail-open: accepted unchecked and not cached; \
-                     fail-closed: 503)",
-                )
-                .with_callback(move |o| {
-                    let Some(stats) = s.upgrade() else { return };
-                    for (reason, c) in FALLBACK_REASONS.iter().zip(&stats.counters.fallbacks) {
-                        o.observe(Counters::get(c), &[KeyValue::new("reason", *reason)]);
-                    }
-                })
-                .build(),
+        observe_counter(
+            meter,
+            "jwt_cache.singleflight.coalesced",
+            "Requests that joined a validation already under way instead of starting one",
+            stats,
+            |stats: &AuthStats| vec![(Counters::get(&stats.counters.coalesced), Vec::new())],
         );
-        let s = stats;
-        observed.push(
-            meter
-                .u64_observable_counter("jwt_cache.revocations")
-                .with_description("Revocations recorded through this authenticator, by kind")
-                .with_callback(move |o| {
-                    let Some(stats) = s.upgrade() else { return };
-                    for (kind, c) in REVOCATION_KINDS.iter().zip(&stats.counters.revocations) {
-                        o.observe(Counters::get(c), &[KeyValue::new("kind", *kind)]);
-                    }
-                })
-                .build(),
+        observe_counter(
+            meter,
+            "jwt_cache.fallbacks",
+            "Cache failures worked around: a lookup that failed (validated directly), a \
+             revocation check that failed (fail-open: accepted unchecked and not cached; \
+             fail-closed: 503)",
+            stats,
+            |stats: &AuthStats| labelled("reason", &FALLBACK_REASONS, &stats.counters.fallbacks),
         );
-        AuthMetrics {
-            duration,
-            attrs,
-            _observed: observed,
-        }
+        observe_counter(
+            meter,
+            "jwt_cache.revocations",
+            "Revocations recorded through this authenticator, by kind",
+            stats,
+            |stats: &AuthStats| labelled("kind", &REVOCATION_KINDS, &stats.counters.revocations),
+        );
+        AuthMetrics { duration, attrs }
     }
 
     pub(crate) fn record_validation(&self, took: Duration, result: &Result<(), &ValidationError>) {
-        let slot = match result {
-            Ok(()) => 0,
-            Err(ValidationError::Unavailable(_)) => 2,
-            Err(_) => 1,
-        };
+        let slot = validation_slot(result);
         self.duration.record(took.as_secs_f64(), &self.attrs[slot]);
     }
 }

@@ -78,6 +78,15 @@ pub(crate) const UNCHECKED: usize = 3;
 /// `result` of `jwt_cache.validations`.
 pub(crate) const VALIDATION_RESULTS: [&str; 3] = ["valid", "invalid", "unavailable"];
 
+/// The slot of a validation's result in [`VALIDATION_RESULTS`].
+pub(crate) fn validation_slot(result: &Result<(), &ValidationError>) -> usize {
+    match result {
+        Ok(()) => 0,
+        Err(ValidationError::Unavailable(_)) => 2,
+        Err(_) => 1,
+    }
+}
+
 /// `kind` of `jwt_cache.revocations`.
 pub(crate) const REVOCATION_KINDS: [&str; 3] = ["token", "jti", "subject"];
 
@@ -157,15 +166,9 @@ impl Counters {
     }
 
     pub(crate) fn validation(&self, result: &Result<(), &ValidationError>) {
-        if !self.on {
-            return;
+        if self.on {
+            self.validations[validation_slot(result)].fetch_add(1, Ordering::Relaxed);
         }
-        let slot = match result {
-            Ok(()) => 0,
-            Err(ValidationError::Unavailable(_)) => 2,
-            Err(_) => 1,
-        };
-        self.validations[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn get(c: &AtomicU64) -> u64 {

@@ -204,6 +204,31 @@ impl<C> std::fmt::Debug for Authenticator<C> {
     }
 }
 
+/// At debug level, an authentication's outcome (in `slot` of [`counters::OUTCOMES`]) and the
+/// tier that answered, on its `jwt_cache.authenticate` span (the current one on the async
+/// path, a new one otherwise); never the token.
+#[inline]
+fn trace_outcome(slot: usize, tier: &'static str) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let (outcome, reason) = counters::OUTCOMES[slot];
+    let current = tracing::Span::current();
+    if current
+        .metadata()
+        .is_some_and(|m| m.name() == "jwt_cache.authenticate")
+    {
+        current.record("outcome", outcome);
+        current.record("tier", tier);
+    } else {
+        let span = tracing::debug_span!("jwt_cache.authenticate", outcome, tier);
+        let _entered = span.enter();
+    }
+    if !reason.is_empty() {
+        tracing::debug!(reason, "jwt_cache: refused");
+    }
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -240,11 +265,7 @@ impl<C: JwtClaims> Authenticator<C> {
                 .unwrap_or_else(crate::metrics::default_meter);
             validator.observe(&meter);
             cache.observe(&meter);
-            Some(crate::metrics::AuthMetrics::register(
-                &meter,
-                Arc::downgrade(&stats),
-                local,
-            ))
+            Some(crate::metrics::AuthMetrics::register(&meter, &stats, local))
         };
         let negative = (!local && settings.negative_capacity > 0)
             .then(|| NegativeCache::new(settings.negative_capacity));
@@ -388,14 +409,7 @@ impl<C: JwtClaims> Authenticator<C> {
                 // The hot path: one counter for "in-process hit, accepted".
                 Decision::Hit(claims) => {
                     inner.stats.counters.hit_accepted();
-                    if tracing::enabled!(tracing::Level::DEBUG) {
-                        let _span = tracing::debug_span!(
-                            "jwt_cache.authenticate",
-                            outcome = "accepted",
-                            tier = "in_process"
-                        )
-                        .entered();
-                    }
+                    trace_outcome(counters::ACCEPTED, "in_process");
                     return AuthFuture::ready(Ok(claims));
                 }
                 Decision::Done(result) => {
@@ -585,14 +599,11 @@ impl<C: JwtClaims> Inner<C> {
 
     /// Count a refusal made before any cache or validator was asked.
     fn refuse(&self, rejection: Rejection, tier: &'static str) -> Rejection {
-        match self.finish(Err(rejection), tier) {
-            Err(r) => r,
-            Ok(_) => unreachable!("finish keeps the result"),
-        }
+        self.record(counters::rejection_slot(&rejection), tier);
+        rejection
     }
 
-    /// Count an authentication's outcome (and, at debug level, trace it: outcome and the tier
-    /// that answered; never the token).
+    /// Count an authentication's outcome, and hand it back.
     #[inline]
     fn finish(
         &self,
@@ -603,25 +614,15 @@ impl<C: JwtClaims> Inner<C> {
             Ok(_) => counters::ACCEPTED,
             Err(r) => counters::rejection_slot(r),
         };
-        self.stats.counters.outcome(slot);
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            let (outcome, reason) = counters::OUTCOMES[slot];
-            let current = tracing::Span::current();
-            if current
-                .metadata()
-                .is_some_and(|m| m.name() == "jwt_cache.authenticate")
-            {
-                current.record("outcome", outcome);
-                current.record("tier", tier);
-            } else {
-                let span = tracing::debug_span!("jwt_cache.authenticate", outcome, tier);
-                let _entered = span.enter();
-            }
-            if !reason.is_empty() {
-                tracing::debug!(reason, "jwt_cache: refused");
-            }
-        }
+        self.record(slot, tier);
         result
+    }
+
+    /// Count the outcome in `slot` of [`counters::OUTCOMES`], and trace it.
+    #[inline]
+    fn record(&self, slot: usize, tier: &'static str) {
+        self.stats.counters.outcome(slot);
+        trace_outcome(slot, tier);
     }
 
     /// What a cache's answer means for the request: done (a usable hit, or a refusal), or
