@@ -39,7 +39,7 @@ async fn logout(req: HttpRequest, auth: web::Data<Authenticator<StandardClaims>>
 async fn metrics(telemetry: web::Data<Telemetry>) -> HttpResponse {
     match telemetry.text() {
         Ok(text) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .content_type(Telemetry::CONTENT_TYPE)
             .body(text),
         Err(e) => HttpResponse::InternalServerError().body(e),
     }

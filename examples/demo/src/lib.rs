@@ -63,10 +63,7 @@ pub fn metrics_route(telemetry: Telemetry) -> Router {
             async move {
                 match telemetry.text() {
                     Ok(text) => (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
+                        [(axum::http::header::CONTENT_TYPE, Telemetry::CONTENT_TYPE)],
                         text,
                     )
                         .into_response(),

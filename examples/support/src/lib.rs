@@ -111,6 +111,9 @@ impl Telemetry {
         Ok(Telemetry { registry, provider })
     }
 
+    /// The `Content-Type` of [`text`](Self::text): Prometheus' text exposition format.
+    pub const CONTENT_TYPE: &'static str = "text/plain; version=0.0.4; charset=utf-8";
+
     /// What `GET /metrics` answers: the registry in Prometheus' text format.
     pub fn text(&self) -> Result<String, String> {
         prometheus::TextEncoder::new()

@@ -1,7 +1,7 @@
 //! [`IntrospectionValidator`]: OAuth 2.0 Token Introspection (RFC 7662).
 
 use std::marker::PhantomData;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -182,14 +182,11 @@ impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
 
     /// The validator.
     pub fn build(self) -> Result<IntrospectionValidator<C>, ConfigError> {
-        super::check_transport(&self.config.url, self.config.allow_http)
+        super::http::check_transport(&self.config.url, self.config.allow_http)
             .map_err(|e| ConfigError::Other(format!("introspection: {e}")))?;
         let client = match self.client {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .user_agent(concat!("jwt-cache/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| ConfigError::Other(format!("HTTP client: {e}")))?,
+            None => super::http::default_client().map_err(ConfigError::Other)?,
         };
         Ok(IntrospectionValidator {
             config: self.config,
@@ -241,7 +238,7 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
                 form.push(("client_secret", &self.config.client_secret));
             }
         }
-        let mut resp = req.form(&form).send().await.map_err(unavailable)?;
+        let resp = req.form(&form).send().await.map_err(unavailable)?;
         let status = resp.status();
         if !status.is_success() {
             if status.is_client_error() {
@@ -251,14 +248,9 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
             }
             return Err(unavailable(format_args!("status {status}")));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(unavailable)? {
-            if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(unavailable("answer too large"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        super::http::read_limited(resp, MAX_ANSWER)
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -270,13 +262,6 @@ struct Answer {
     iss: Option<String>,
     #[serde(default)]
     aud: Option<Audience>,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[async_trait]
@@ -298,7 +283,7 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
         }
         let reg: RegisteredClaims = serde_json::from_slice(&body)
             .map_err(|e| ValidationError::Malformed(format!("introspection answer: {e}")))?;
-        let now = now();
+        let now = crate::cache::now_ms() / 1000;
         if reg.exp.is_some_and(|exp| exp <= now) {
             return Err(ValidationError::Expired);
         }

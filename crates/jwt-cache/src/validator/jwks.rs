@@ -47,7 +47,9 @@ pub struct JwksStats {
 #[derive(Debug, Default)]
 pub(crate) struct KeySet {
     pub(crate) keys: Vec<VerificationKey>,
-    generation: u64,
+    /// Bumped by every successful fetch: how a request that waited for the refetch lock tells
+    /// whether someone else fetched meanwhile.
+    pub(crate) generation: u64,
 }
 
 impl KeySet {
@@ -364,11 +366,6 @@ impl JwksKeySource {
             Err(e) => Err(ValidationError::Unavailable(format!("key set: {e}"))),
         }
     }
-
-    /// The generation of a key set, for [`after_unknown_kid`](Self::after_unknown_kid).
-    pub(crate) fn generation(set: &KeySet) -> u64 {
-        set.generation
-    }
 }
 
 impl Shared {
@@ -482,7 +479,7 @@ pub(crate) fn reqwest_fetch(client: reqwest::Client) -> Fetch {
     Arc::new(move |url: String| {
         let client = client.clone();
         Box::pin(async move {
-            let mut resp = client
+            let resp = client
                 .get(&url)
                 .header("accept", "application/json")
                 .send()
@@ -496,13 +493,9 @@ pub(crate) fn reqwest_fetch(client: reqwest::Client) -> Fetch {
                 .get("cache-control")
                 .and_then(|v| v.to_str().ok())
                 .and_then(max_age);
-            let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {url}: {e}"))? {
-                if body.len() + chunk.len() > MAX_DOCUMENT {
-                    return Err(format!("GET {url}: document over {MAX_DOCUMENT} bytes"));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = super::http::read_limited(resp, MAX_DOCUMENT)
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
             Ok(FetchedDocument { body, max_age })
         }) as BoxFuture<'static, _>
     })
@@ -645,15 +638,11 @@ impl JwksKeySourceBuilder {
     async fn resolve(self) -> Result<JwksKeySource, ConfigError> {
         let fetch = match self.fetch {
             Some(f) => f,
-            None => reqwest_fetch(
-                reqwest::Client::builder()
-                    .user_agent(concat!("jwt-cache/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .map_err(|e| ConfigError::KeySource(format!("HTTP client: {e}")))?,
-            ),
+            None => reqwest_fetch(super::http::default_client().map_err(ConfigError::KeySource)?),
         };
         let transport = |url: &str| {
-            super::check_transport(url, self.settings.allow_http).map_err(ConfigError::KeySource)
+            super::http::check_transport(url, self.settings.allow_http)
+                .map_err(ConfigError::KeySource)
         };
         let (url, origin) = match self.location {
             Location::Jwks(url) => {
@@ -671,7 +660,7 @@ impl JwksKeySourceBuilder {
             .settings
             .algorithms
             .iter()
-            .map(|a| alg_str(*a))
+            .map(|a| super::jwt::alg_name(*a))
             .collect();
         algs.sort_unstable();
         let identity = format!(
@@ -710,10 +699,6 @@ impl JwksKeySource {
             }
         });
     }
-}
-
-fn alg_str(alg: Algorithm) -> &'static str {
-    super::jwt::alg_name(alg)
 }
 
 #[cfg(test)]

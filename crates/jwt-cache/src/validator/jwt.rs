@@ -262,7 +262,7 @@ impl JwtValidator {
         #[cfg(feature = "jwks")]
         if let Some(source) = &self.source {
             let set = source.current();
-            let seen = super::jwks::JwksKeySource::generation(&set);
+            let seen = set.generation;
             let keys: Vec<&VerificationKey> = self.keys.iter().chain(set.keys.iter()).collect();
             if keys.is_empty() && !source.is_healthy() {
                 return Err(ValidationError::Unavailable("no key set yet".into()));

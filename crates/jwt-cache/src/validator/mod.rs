@@ -6,6 +6,8 @@
 //! ([`VerificationKey`](crate::VerificationKey)).
 
 pub(crate) mod function;
+#[cfg(any(feature = "jwks", feature = "introspection"))]
+pub(crate) mod http;
 #[cfg(feature = "introspection")]
 pub(crate) mod introspection;
 pub(crate) mod issuers;
@@ -24,56 +26,6 @@ pub use self::introspection::{ClientAuth, IntrospectionValidator, IntrospectionV
 pub use self::jwks::{FetchedDocument, JwksKeySource, JwksKeySourceBuilder, JwksStats};
 pub use crate::claims::TokenMeta;
 pub use crate::token::check_compact;
-
-/// Key sets and introspection travel over HTTPS: over plain HTTP anyone on the path could hand
-/// us keys (and sign tokens) or read our client secret. Plain `http://` is accepted for a
-/// loopback host (a local issuer, tests) or when the user opts in. `Err` says why not.
-#[cfg(any(feature = "jwks", feature = "introspection"))]
-pub(crate) fn check_transport(url: &str, allow_http: bool) -> Result<(), String> {
-    let lower = url.to_ascii_lowercase();
-    if lower.starts_with("https://") || allow_http {
-        return Ok(());
-    }
-    let Some(rest) = lower.strip_prefix("http://") else {
-        return Err(format!("{url:?} is not an http(s) URL"));
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        Ok(())
-    } else {
-        Err(format!(
-            "{url:?} is plain HTTP to a host that is not loopback: use https, or allow_http() if \
-             the network path is trusted"
-        ))
-    }
-}
-
-#[cfg(all(test, any(feature = "jwks", feature = "introspection")))]
-mod transport_tests {
-    use super::check_transport;
-
-    #[test]
-    fn https_everywhere_plain_http_on_loopback_only() {
-        assert!(check_transport("https://id.example/jwks", false).is_ok());
-        assert!(check_transport("http://127.0.0.1:4000/jwks", false).is_ok());
-        assert!(check_transport("http://localhost/jwks", false).is_ok());
-        assert!(check_transport("http://[::1]:8080/introspect", false).is_ok());
-        assert!(check_transport("http://id.example/jwks", false).is_err());
-        assert!(check_transport("http://127.0.0.1.evil.example/jwks", false).is_err());
-        assert!(check_transport("http://user@10.0.0.1/jwks", false).is_err());
-        assert!(check_transport("ftp://id.example/jwks", false).is_err());
-        assert!(check_transport("http://id.example/jwks", true).is_ok());
-    }
-}
 
 /// A validator's identity: a digest of everything that decides whether it accepts a token
 /// (issuers, audiences, algorithms, keys, `typ`, required claims, leeway).
