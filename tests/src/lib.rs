@@ -59,6 +59,13 @@ pub mod keys {
 }
 
 /// The issuer and audience the helpers use.
+/// A fleet-wide integrity key for tests: 32 bytes of SHA-256 of `seed` (a key with entropy:
+/// one byte repeated is refused).
+pub fn integrity_key(seed: u8) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest([b'k', seed]).into()
+}
+
 pub const ISS: &str = "https://id.example";
 /// The default audience.
 pub const AUD: &str = "content";

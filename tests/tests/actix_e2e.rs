@@ -178,7 +178,7 @@ async fn a_token_validated_by_the_axum_stack_is_a_hit_for_the_actix_app() {
             .await
             .unwrap()
             .timeout(Duration::from_millis(500))
-            .integrity_key(&[5u8; 32])
+            .integrity_key(&jwt_cache_tests::integrity_key(5))
             .unwrap()
             .build()
     };

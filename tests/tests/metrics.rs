@@ -210,7 +210,7 @@ async fn a_redis_outage_moves_fallbacks_backend_errors_and_the_breaker() {
     let cache = RedisCache::connect(&server.url())
         .await
         .unwrap()
-        .integrity_key(&[7u8; 32])
+        .integrity_key(&jwt_cache_tests::integrity_key(7))
         .unwrap()
         .timeout(Duration::from_millis(150))
         .circuit_breaker(3, Duration::from_secs(30))

@@ -251,7 +251,7 @@ async fn every_metric_named_by_the_rules_the_operations_guide_and_the_dashboard_
             ("REDIS_URL", url.as_str()),
             (
                 "JWT_CACHE_INTEGRITY_KEY",
-                "0123456789abcdef0123456789abcdef",
+                "9f2c4e1a7b3d8c60e5f14a2b9c7d3e8f",
             ),
         ]),
     )

@@ -20,7 +20,8 @@ type Cache = RedisCache<StandardClaims>;
 type Tiered = TieredCache<StandardClaims>;
 
 /// The fleet-wide integrity key of these tests.
-const SECRET: [u8; 32] = [3u8; 32];
+static SECRET: std::sync::LazyLock<[u8; 32]> =
+    std::sync::LazyLock::new(|| jwt_cache_tests::integrity_key(3));
 
 /// A builder with a generous timeout: these tests assert behaviour, not latency, on a noisy
 /// machine.
@@ -38,7 +39,7 @@ async fn plain_cache(url: &str) -> Cache {
 
 /// A builder for a cache that shares claims, authenticated under [`SECRET`].
 async fn signed_builder(url: &str) -> RedisCacheBuilder<StandardClaims> {
-    plain_builder(url).await.integrity_key(&SECRET).unwrap()
+    plain_builder(url).await.integrity_key(&*SECRET).unwrap()
 }
 
 /// A cache that shares claims, authenticated under [`SECRET`].
@@ -109,7 +110,7 @@ async fn redis_pool() -> Made<RedisCache<StandardClaims, fred::clients::Pool>> {
     pool.init().await.unwrap();
     let pooled = RedisCache::<StandardClaims, _>::builder(pool)
         .timeout(Duration::from_millis(500))
-        .integrity_key(&SECRET)
+        .integrity_key(&*SECRET)
         .unwrap()
         .build();
     Some(Backend::new(
@@ -364,7 +365,7 @@ async fn garbage_and_forged_values_are_misses() {
     // Forged claims, signed with another secret.
     let forger = plain_builder(&server.url())
         .await
-        .integrity_key(&[1u8; 32])
+        .integrity_key(&jwt_cache_tests::integrity_key(1))
         .unwrap()
         .build();
     let forged = Arc::new(ValidatedToken {
@@ -714,12 +715,20 @@ async fn token_markers_outlive_their_tokens_by_the_fleet_margin() {
         left > 365 * 24 * 3600 * 1000,
         "an absurd TTL gave {left} ms"
     );
-    // jti markers: max_token_lifetime + margin.
+    // The jti marker a logout makes lives as long as its token can, like the token marker
+    // (not max_token_lifetime: one user's logouts must not fill the set for a day).
     let jti = jwt_cache::cache::unverified_meta(&token)
         .unwrap()
         .jti
         .unwrap();
     let jm = format!("jwt:j:{}", b64(&jwt_cache::cache::IdHash::of(&jti).0));
+    let left = pttl(&c, &jm).await;
+    assert!(left > 60_000 + margin - 5_000, "jti marker lives {left} ms");
+    assert!(left <= 61_000 + margin, "jti marker lives {left} ms");
+    // A jti revoked by name (not from a token) covers every token that may carry it:
+    // max_token_lifetime + margin.
+    auth.revoke_jti("by-name").await.unwrap();
+    let jm = format!("jwt:j:{}", b64(&jwt_cache::cache::IdHash::of("by-name").0));
     let left = pttl(&c, &jm).await;
     assert!(
         left > 24 * 3600 * 1000 + margin - 5_000,
@@ -1002,7 +1011,7 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
         .await
         .unwrap()
         .timeout(Duration::from_millis(500))
-        .integrity_key(&SECRET)
+        .integrity_key(&*SECRET)
         .unwrap()
         .build();
     let lenient = jwt_cache::JwtCacheBuilder::<Lenient>::new(remote())
@@ -1013,7 +1022,7 @@ async fn a_claims_type_that_would_refuse_a_token_never_takes_it_from_the_shared_
             RedisCache::<Strict>::connect(&server.url())
                 .await
                 .unwrap()
-                .integrity_key(&SECRET)
+                .integrity_key(&*SECRET)
                 .unwrap()
                 .timeout(Duration::from_millis(500))
                 .build(),

@@ -15,6 +15,7 @@ fn introspection(base: &str) -> IntrospectionValidator<StandardClaims> {
     IntrospectionValidator::builder(format!("{base}/introspect"))
         .client_credentials("demo", "demo-secret")
         .token_type_hint("access_token")
+        .audience("jwt-cache-demo")
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap()
@@ -126,6 +127,7 @@ async fn wrong_client_credentials_are_an_outage_not_an_invalid_token_and_post_au
     let post = IntrospectionValidator::<StandardClaims>::builder(format!("{base}/introspect"))
         .client_credentials("demo", "demo-secret")
         .client_auth(ClientAuth::Post)
+        .audience("jwt-cache-demo")
         .build()
         .unwrap();
     let r = cached(post).send(Some(&token)).await;
@@ -276,6 +278,7 @@ async fn the_demo_validates_through_the_issuer_as_configured_by_its_environment(
             ("INTROSPECTION_URL", &introspect),
             ("INTROSPECTION_CLIENT_ID", "demo"),
             ("INTROSPECTION_CLIENT_SECRET", "demo-secret"),
+            ("JWT_AUDIENCE", "jwt-cache-demo"),
         ],
     ];
     let client = reqwest::Client::new();
@@ -322,7 +325,7 @@ async fn two_instances_share_one_introspection_through_the_tiered_cache() {
         let l2 = RedisCache::connect(&server.url())
             .await
             .unwrap()
-            .integrity_key(&[9u8; 32])
+            .integrity_key(&jwt_cache_tests::integrity_key(9))
             .unwrap()
             .build();
         l2s.push(l2.clone());

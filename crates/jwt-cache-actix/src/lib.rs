@@ -63,7 +63,8 @@ use actix_web::http::header::HeaderValue;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::{Ready, ready};
 use jwt_cache::adapter::{
-    AuthFuture, MissingClaims, Outcome, RequestHeaders, Unauthenticated, claims_from_extensions,
+    AuthFuture, MissingClaims, Outcome, RequestHeaders, Unauthenticated, WithMethod,
+    claims_from_extensions,
 };
 use jwt_cache::{Authenticator, JwtCacheBuilder, JwtClaims, Rejection, Requirement, Scopes};
 use pin_project_lite::pin_project;
@@ -199,17 +200,44 @@ impl RequestHeaders for ActixHeaders<'_> {
     }
 }
 
+/// How the middleware answers a refusal: the user's handler, or the RFC 6750 response with the
+/// realm. One path for the middleware's own refusals and [`RequireScope`]'s.
+fn respond(rejection: Rejection, handler: Option<&Handler>, realm: Option<&str>) -> HttpResponse {
+    match handler {
+        Some(h) => h(rejection),
+        None => rejection_response(&rejection, realm),
+    }
+}
+
 fn reject(
     req: ServiceRequest,
     rejection: Rejection,
     handler: Option<&Handler>,
     realm: Option<&str>,
 ) -> ServiceResponse<BoxBody> {
-    let res = match handler {
-        Some(h) => h(rejection),
-        None => rejection_response(&rejection, realm),
-    };
-    req.into_response(res)
+    req.into_response(respond(rejection, handler, realm))
+}
+
+/// Put in a response's extensions by [`RequireScope`] when it refuses: the
+/// [`JwtCacheMiddleware`] above answers with its own handler and realm instead.
+#[derive(Debug, Clone)]
+struct ScopeRefused(Rejection);
+
+/// The inner service's response, or, when a [`RequireScope`] below refused, the middleware's
+/// own answer to that refusal.
+fn answer_scope<B>(
+    res: ServiceResponse<B>,
+    handler: Option<&Handler>,
+    realm: Option<&str>,
+) -> ServiceResponse<EitherBody<B, BoxBody>> {
+    let refused = res.response().extensions().get::<ScopeRefused>().cloned();
+    match refused {
+        Some(ScopeRefused(rejection)) => {
+            let req = res.request().clone();
+            ServiceResponse::new(req, respond(rejection, handler, realm)).map_into_right_body()
+        }
+        None => res.map_into_left_body(),
+    }
 }
 
 impl<S, B, C> Service<ServiceRequest> for JwtCacheService<S, C>
@@ -225,19 +253,26 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let outcome = self.auth.authenticate_request(&ActixHeaders(req.headers()));
+        let outcome = self.auth.authenticate_request(&WithMethod {
+            method: req.method().as_str(),
+            headers: &ActixHeaders(req.headers()),
+        });
         let state = match outcome {
             // The in-process cache answered: straight to the service, nothing allocated.
             Outcome::Authenticated(claims) => {
                 req.extensions_mut().insert(claims);
                 State::Calling {
                     future: self.service.call(req),
+                    handler: self.handler.clone(),
+                    realm: self.auth.realm_arc(),
                 }
             }
             Outcome::Anonymous(marker) => {
                 req.extensions_mut().insert(marker);
                 State::Calling {
                     future: self.service.call(req),
+                    handler: self.handler.clone(),
+                    realm: self.auth.realm_arc(),
                 }
             }
             Outcome::Rejected(rejection) => State::Rejected {
@@ -253,7 +288,7 @@ where
                 request: Some(req),
                 service: self.service.clone(),
                 handler: self.handler.clone(),
-                authenticator: self.auth.clone(),
+                realm: self.auth.realm_arc(),
             },
         };
         JwtCacheFuture { state }
@@ -280,11 +315,13 @@ pin_project! {
             request: Option<ServiceRequest>,
             service: Rc<S>,
             handler: Option<Handler>,
-            authenticator: Authenticator<C>,
+            realm: Option<Arc<str>>,
         },
         Calling {
             #[pin]
             future: F,
+            handler: Option<Handler>,
+            realm: Option<Arc<str>>,
         },
         Rejected {
             response: Option<ServiceResponse<BoxBody>>,
@@ -318,7 +355,7 @@ where
                     request,
                     service,
                     handler,
-                    authenticator,
+                    realm,
                 } => {
                     let outcome = ready_poll!(Pin::new(auth).poll(cx));
                     let req = request.take().expect("polled after completion");
@@ -326,18 +363,27 @@ where
                         Ok(claims) => {
                             req.extensions_mut().insert(claims);
                             let future = service.call(req);
-                            this.state.set(State::Calling { future });
+                            let (handler, realm) = (handler.take(), realm.take());
+                            this.state.set(State::Calling {
+                                future,
+                                handler,
+                                realm,
+                            });
                         }
                         Err(rejection) => {
-                            let res =
-                                reject(req, rejection, handler.as_ref(), authenticator.realm());
+                            let res = reject(req, rejection, handler.as_ref(), realm.as_deref());
                             this.state.set(State::Rejected { response: None });
                             return Poll::Ready(Ok(res.map_into_right_body()));
                         }
                     }
                 }
-                StateProj::Calling { future } => {
-                    return future.poll(cx).map_ok(|r| r.map_into_left_body());
+                StateProj::Calling {
+                    future,
+                    handler,
+                    realm,
+                } => {
+                    let res = ready_poll!(future.poll(cx))?;
+                    return Poll::Ready(Ok(answer_scope(res, handler.as_ref(), realm.as_deref())));
                 }
                 StateProj::Rejected { response } => {
                     let res = response.take().expect("polled after completion");
@@ -400,7 +446,9 @@ impl<T: Clone + 'static> FromRequest for Claims<T> {
 
 /// Lets a request through only if its claims (type `C`, put there by [`JwtCacheMiddleware`])
 /// meet a [`Requirement`]: otherwise 403 `insufficient_scope` with the RFC 6750 challenge
-/// (`scope="…"`); a request without claims gets 401. Wrap a scope or resource under the
+/// (`scope="…"`); a request without claims gets 401. Under a [`JwtCacheMiddleware`], the
+/// refusal is answered by the middleware's rejection handler, with its realm, like its own
+/// refusals. Wrap a scope or resource under the
 /// authentication middleware:
 /// `web::scope("/admin").wrap(RequireScope::<StandardClaims>::role("admin"))`.
 pub struct RequireScope<C> {
@@ -512,7 +560,11 @@ where
                     .map_ok(ServiceResponse::map_into_left_body as fn(_) -> _),
             ),
             Err(rejection) => {
-                let res = req.into_response(rejection_response(&rejection, None));
+                let mut response = rejection_response(&rejection, None);
+                response
+                    .extensions_mut()
+                    .insert(ScopeRefused(rejection));
+                let res = req.into_response(response);
                 futures_util::future::Either::Right(ready(Ok(res.map_into_right_body())))
             }
         }

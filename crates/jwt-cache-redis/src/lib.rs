@@ -170,6 +170,7 @@ impl<C, R> RedisCacheBuilder<C, R> {
                 min: 32,
             });
         }
+        jwt_cache::check_secret_entropy(secret)?;
         self.inner.codec = Some(Codec::new(Some(secret)));
         Ok(self)
     }

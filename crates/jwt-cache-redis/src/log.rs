@@ -9,11 +9,22 @@
 //! | `<prefix>{rev}:seq` | the sequence number of the last revocation (INCR) |
 //! | `<prefix>{rev}:log` | sorted set: every live revocation (`t:` signed part, `j:` jti hash, `s:` subject hash), scored by its expiry in ms |
 //! | `<prefix>{rev}:subjects` | hash: subject member → `issued_before` (seconds) |
-//! | channel `<prefix>{rev}:events` | `"<seq> <member> <until_ms> <issued_before or ->"`, published by the same script |
+//! | `<prefix>{rev}:head` | the id of the last revocation (16 hex digits, random): the log's history identity |
+//! | channel `<prefix>{rev}:events` | `"<seq> <member> <until_ms> <issued_before or -> <previous head or -> <head>"`, published by the same script |
 //!
-//! A revocation is written (log, sequence number and announcement) by one script: no instance
-//! can see a sequence number without the revocation behind it. Expired revocations are purged
-//! by the same script, so the log holds only live ones: small.
+//! A revocation is written (log, sequence number, head and announcement) by one script: no
+//! instance can see a sequence number without the revocation behind it. Expired revocations
+//! are purged by the same script, so the log holds only live ones: small.
+//!
+//! **History identity.** Sequence numbers alone cannot tell one history from another: after
+//! Redis loses its data (a restart without persistence, a failover to a lagging replica,
+//! `FLUSHALL`, eviction) the numbers start again and a view would take the new revocations for
+//! ones it has seen. So every revocation carries a random id, the log's `head` names the last
+//! one, and each announcement names the head it follows: a view applies an announcement only
+//! when it follows the view's own head, and a probe confirms the view only when Redis has the
+//! view's sequence number **and** head. Anything else (a different head, a missing one, a
+//! sequence number behind the view's) is a different history: the view reloads, merging, never
+//! forgetting a revocation it holds.
 
 use base64::Engine;
 use jwt_cache::cache::{IdHash, SignedHash, StoredRevocation};
@@ -34,7 +45,55 @@ pub(crate) struct RevocationLog {
     pub(crate) seq: String,
     pub(crate) log: String,
     pub(crate) subjects: String,
+    pub(crate) head: String,
     pub(crate) channel: String,
+}
+
+/// Where a view stands in the log's history: the last sequence number applied and the id of
+/// that revocation (0: none, an empty log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Position {
+    pub(crate) seq: u64,
+    pub(crate) head: u64,
+}
+
+/// A revocation's id: 64 random bits (not a secret: it names a point of the log's history,
+/// so that a log that started again is told apart). Never 0.
+pub(crate) fn new_head() -> u64 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let id = std::collections::hash_map::RandomState::new()
+        .hash_one((n, std::time::SystemTime::now(), std::process::id()));
+    id.max(1)
+}
+
+/// A head as written in Redis: 16 hex digits.
+pub(crate) fn format_head(head: u64) -> String {
+    format!("{head:016x}")
+}
+
+/// A head read from Redis or an announcement: `-` or absent is 0 (no revocation yet);
+/// anything that is not 16 hex digits is `None` (untrusted input).
+pub(crate) fn parse_head(s: Option<&str>) -> Option<u64> {
+    match s {
+        None | Some("-") => Some(0),
+        Some(h) if h.len() == 16 => u64::from_str_radix(h, 16).ok(),
+        Some(_) => None,
+    }
+}
+
+/// An announcement: the revocation, its expiry, and where it stands in the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Announcement {
+    pub(crate) seq: u64,
+    pub(crate) revocation: StoredRevocation,
+    pub(crate) until_ms: u64,
+    /// The head before this revocation (0: it was the first).
+    pub(crate) prev: u64,
+    /// This revocation's id: the head after it.
+    pub(crate) head: u64,
 }
 
 impl RevocationLog {
@@ -44,6 +103,7 @@ impl RevocationLog {
             seq: format!("{tag}:seq"),
             log: format!("{tag}:log"),
             subjects: format!("{tag}:subjects"),
+            head: format!("{tag}:head"),
             channel: format!("{tag}:events"),
         }
     }
@@ -88,25 +148,37 @@ impl RevocationLog {
         }
     }
 
-    /// An announcement: `(seq, revocation, until_ms)`.
-    pub(crate) fn parse_event(text: &str) -> Option<(u64, StoredRevocation, u64)> {
+    /// An announcement (untrusted input: `None` when it does not parse whole).
+    pub(crate) fn parse_event(text: &str) -> Option<Announcement> {
         let mut parts = text.split(' ');
         let seq = parts.next()?.parse().ok()?;
         let member = parts.next()?;
-        let until = parts.next()?.parse().ok()?;
+        let until_ms = parts.next()?.parse().ok()?;
         let before = parts.next()?;
         let before = if before == "-" {
             None
         } else {
             Some(before.parse().ok()?)
         };
-        Some((seq, Self::parse(member, before)?, until))
+        let prev = parse_head(Some(parts.next()?))?;
+        let head = parse_head(Some(parts.next()?))?;
+        if parts.next().is_some() || head == 0 {
+            return None;
+        }
+        Some(Announcement {
+            seq,
+            revocation: Self::parse(member, before)?,
+            until_ms,
+            prev,
+            head,
+        })
     }
 }
 
-/// `KEYS` = seq, log, subjects; `ARGV` = member, until_ms, issued_before or `-`, now_ms,
-/// channel. Keeps the longest expiry and the latest `issued_before`, purges what expired,
-/// increments the sequence number and announces, in one step. Returns the sequence number.
+/// `KEYS` = seq, log, subjects, head; `ARGV` = member, until_ms, issued_before or `-`, now_ms,
+/// channel, the new head. Keeps the longest expiry and the latest `issued_before`, purges what
+/// expired, increments the sequence number, moves the head and announces, in one step.
+/// Returns the sequence number.
 pub(crate) const REVOKE_SCRIPT: &str = r#"
 local until_ms = tonumber(ARGV[2])
 local cur = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -124,17 +196,26 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 for _, m in ipairs(expired) do redis.call('HDEL', KEYS[3], m) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 local seq = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[1] .. ' ' .. string.format('%d', until_ms) .. ' ' .. before)
+local prev = redis.call('GET', KEYS[4]) or '-'
+redis.call('SET', KEYS[4], ARGV[6])
+redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[1] .. ' ' .. string.format('%d', until_ms) .. ' ' .. before .. ' ' .. prev .. ' ' .. ARGV[6])
 return seq
 "#;
 
-/// `KEYS` = seq, log, subjects; `ARGV` = now_ms. The sequence number and the live log, read
-/// atomically: `{seq, {member, score, ...}, {subject, before, ...}}`.
+/// `KEYS` = seq, head. Where the log stands: `{seq or false, head or false}` (one slot: the
+/// keys share the hash tag).
+pub(crate) const POSITION_SCRIPT: &str = r#"
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}
+"#;
+
+/// `KEYS` = seq, log, subjects, head; `ARGV` = now_ms. The sequence number, the live log and
+/// the head, read atomically: `{seq, {member, score, ...}, {subject, before, ...}, head}`.
 pub(crate) const SNAPSHOT_SCRIPT: &str = r#"
 local seq = redis.call('GET', KEYS[1]) or '0'
 local live = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf', 'WITHSCORES')
 local subjects = redis.call('HGETALL', KEYS[3])
-return {seq, live, subjects}
+local head = redis.call('GET', KEYS[4]) or '-'
+return {seq, live, subjects, head}
 "#;
 
 #[cfg(test)]
@@ -159,18 +240,34 @@ mod tests {
                 StoredRevocation::Subject { issued_before, .. } => issued_before.to_string(),
                 _ => "-".into(),
             };
-            let event = format!("42 {m} 1000 {before}");
-            assert_eq!(RevocationLog::parse_event(&event), Some((42, r, 1000)));
+            let event = format!("42 {m} 1000 {before} - 00000000000000ff");
+            assert_eq!(
+                RevocationLog::parse_event(&event),
+                Some(Announcement {
+                    seq: 42,
+                    revocation: r,
+                    until_ms: 1000,
+                    prev: 0,
+                    head: 0xff
+                })
+            );
         }
+        let m = RevocationLog::member(&StoredRevocation::Token(s));
         for bad in [
-            "",
-            "x",
-            "1 t:zz 5 -",
-            "1 q:AAAA 5 -",
-            "a t:AAAA 5 -",
-            "1 s:AAAA 5 x",
+            "".to_owned(),
+            "x".into(),
+            "1 t:zz 5 - - 00000000000000ff".into(),
+            "1 q:AAAA 5 - - 00000000000000ff".into(),
+            "a t:AAAA 5 - - 00000000000000ff".into(),
+            "1 s:AAAA 5 x - 00000000000000ff".into(),
+            // No history identity, a short one, a zero head, trailing parts.
+            format!("1 {m} 5 -"),
+            format!("1 {m} 5 - -"),
+            format!("1 {m} 5 - - ff"),
+            format!("1 {m} 5 - - -"),
+            format!("1 {m} 5 - - 00000000000000ff x"),
         ] {
-            assert_eq!(RevocationLog::parse_event(bad), None, "{bad:?}");
+            assert_eq!(RevocationLog::parse_event(&bad), None, "{bad:?}");
         }
         // A subject member without a time revokes every token of the subject.
         let m = RevocationLog::member(&StoredRevocation::Subject {

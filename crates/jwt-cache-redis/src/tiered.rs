@@ -346,13 +346,19 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
             StoredRevocation::Subject { issued_before, .. } => issued_before.to_string(),
             _ => "-".to_owned(),
         };
-        let keys = vec![i.log.seq.clone(), i.log.log.clone(), i.log.subjects.clone()];
+        let keys = vec![
+            i.log.seq.clone(),
+            i.log.log.clone(),
+            i.log.subjects.clone(),
+            i.log.head.clone(),
+        ];
         let args = vec![
             RevocationLog::member(&stored),
             until.to_string(),
             before,
             now.to_string(),
             i.log.channel.clone(),
+            crate::log::format_head(crate::log::new_head()),
         ];
         let client = i.l2.client().clone();
         i.l2.call(i.l2.write_timeout_value(), async move {

@@ -6,11 +6,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use fred::clients::{Client, SubscriberClient};
-use fred::interfaces::{EventInterface, KeysInterface, LuaInterface, PubsubInterface};
+use fred::interfaces::{EventInterface, LuaInterface, PubsubInterface};
 use fred::types::Value;
 use jwt_cache::cache::{RevocationSet, StoredRevocation, now_ms};
 
-use crate::log::{RevocationLog, SNAPSHOT_SCRIPT};
+use crate::log::{
+    Announcement, POSITION_SCRIPT, Position, RevocationLog, SNAPSHOT_SCRIPT, parse_head,
+};
 
 /// Milliseconds on a monotonic clock (a wall-clock step must not extend a lease). Starts at 1.
 fn mono_ms() -> u64 {
@@ -21,11 +23,14 @@ fn mono_ms() -> u64 {
 /// The replicated revocations of one instance, and how fresh they are known to be.
 ///
 /// Loaded from Redis at start-up, then kept current by the announcements each revocation
-/// publishes (one sequence number each). The view is **fresh** for [`freshness`] after the
-/// last probe that found Redis's sequence number equal to the view's; a probe runs every
-/// quarter of that. Any gap (a skipped sequence number, a lagged receiver, a reconnection, a
-/// probe that finds Redis ahead) makes the instance reload the whole log (only live
-/// revocations: small) before it trusts its view again. While the view is not fresh, a
+/// publishes (one sequence number and one random id each; the log's *head* is the id of the
+/// last one). The view is **fresh** for [`freshness`] after the last probe that found Redis's
+/// sequence number **and** head equal to the view's; a probe runs every quarter of that. Any
+/// gap (a skipped sequence number, an announcement that does not follow the view's head, a
+/// lagged receiver, a reconnection, a probe that finds Redis elsewhere — ahead, behind, or on
+/// another history after a data loss) makes the instance reload the whole log (only live
+/// revocations: small) before it trusts its view again; a reload merges, it never forgets a
+/// revocation the view holds. While the view is not fresh, a
 /// [`TieredCache`](crate::TieredCache) asks Redis on every request instead.
 ///
 /// [`freshness`]: crate::TieredCacheBuilder::freshness
@@ -33,6 +38,8 @@ fn mono_ms() -> u64 {
 pub struct RevocationView {
     set: Arc<RevocationSet>,
     seq: AtomicU64,
+    /// The id of the last revocation applied (0: none): the history the view follows.
+    head: AtomicU64,
     fresh_until: AtomicU64,
     /// When the view was last confirmed current (monotonic ms; 0: never).
     confirmed_at: AtomicU64,
@@ -51,6 +58,9 @@ pub struct ViewStats {
     pub gaps: AtomicU64,
     /// Probes of the sequence number that failed or timed out.
     pub probe_failures: AtomicU64,
+    /// Resets of the log's history detected (Redis lost data, failed over to a replica behind
+    /// it, was flushed): each followed by a reload that keeps what the view held.
+    pub resets: AtomicU64,
 }
 
 impl RevocationView {
@@ -58,6 +68,7 @@ impl RevocationView {
         RevocationView {
             set,
             seq: AtomicU64::new(0),
+            head: AtomicU64::new(0),
             fresh_until: AtomicU64::new(0),
             confirmed_at: AtomicU64::new(0),
             freshness_ms: jwt_cache::cache::saturating_ms(freshness).max(1),
@@ -115,22 +126,62 @@ impl RevocationView {
         }
     }
 
-    /// Apply an announcement. `false`: a gap, reload.
-    fn apply(&self, seq: u64, r: &StoredRevocation, until: u64) -> bool {
-        let current = self.seq();
-        if seq <= current {
-            return true; // already seen (our own, or replayed after a reload)
+    /// Where the view stands in the log's history.
+    pub(crate) fn position(&self) -> Position {
+        Position {
+            seq: self.seq.load(Ordering::Acquire),
+            head: self.head.load(Ordering::Acquire),
         }
-        if seq != current + 1 {
-            return false;
-        }
-        // Replicated revocations are never refused (the bound applies to this instance's own):
-        // the view must not forget one.
-        self.set.extend(std::iter::once((*r, until)), now_ms());
-        self.seq.store(seq, Ordering::Release);
-        self.stats.applied.fetch_add(1, Ordering::Relaxed);
-        true
     }
+
+    fn set_position(&self, p: Position) {
+        self.head.store(p.head, Ordering::Release);
+        self.seq.store(p.seq, Ordering::Release);
+    }
+
+    /// Apply an announcement.
+    fn apply(&self, a: &Announcement) -> Applied {
+        let current = self.position();
+        if a.seq == current.seq + 1 && a.prev == current.head {
+            // Replicated revocations are never refused (the bound applies to this instance's
+            // own): the view must not forget one.
+            self.set
+                .extend(std::iter::once((a.revocation, a.until_ms)), now_ms());
+            self.set_position(Position {
+                seq: a.seq,
+                head: a.head,
+            });
+            self.stats.applied.fetch_add(1, Ordering::Relaxed);
+            return Applied::Next;
+        }
+        // Still apply what it says (a revocation is never wrong to hold), but the view can no
+        // longer say it is current.
+        self.set
+            .extend(std::iter::once((a.revocation, a.until_ms)), now_ms());
+        if a.seq == current.seq && a.head == current.head {
+            Applied::Seen
+        } else if a.seq <= current.seq {
+            // Replayed after a reload, or another history whose numbers started again: the
+            // probe tells which, at once.
+            Applied::Doubtful
+        } else {
+            Applied::Gap
+        }
+    }
+}
+
+/// What an announcement did to the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    /// It followed the view's head: the view moved on.
+    Next,
+    /// The view had it already (same sequence number, same id).
+    Seen,
+    /// Behind the view: an announcement delivered after the reload that included it, or one
+    /// of another history (Redis lost data): probe now.
+    Doubtful,
+    /// Ahead of the view, or not following its head: reload.
+    Gap,
 }
 
 /// Keeps one view current until the handle is dropped.
@@ -155,36 +206,73 @@ impl Replicator {
                     self.log.seq.clone(),
                     self.log.log.clone(),
                     self.log.subjects.clone(),
+                    self.log.head.clone(),
                 ],
                 vec![now.to_string()],
             ),
         )
         .await
         .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "reload"))??;
-        let (seq, revocations) = parse_snapshot(snapshot).ok_or_else(|| {
+        let (position, revocations) = parse_snapshot(snapshot).ok_or_else(|| {
             fred::error::Error::new(fred::error::ErrorKind::Parse, "revocation log snapshot")
         })?;
         // Merged, never replaced: a revocation this instance holds stays until it expires,
-        // even if Redis lost it (a restart without persistence).
+        // even if Redis lost it (a restart without persistence, a failover, a flush).
         self.view.set.extend(revocations, now);
-        self.view.seq.store(seq, Ordering::Release);
+        self.view.set_position(position);
         self.view.stats.reloads.fetch_add(1, Ordering::Relaxed);
         self.view.confirm(since);
         Ok(())
     }
 
-    /// Probe the sequence number: `Ok(true)` when the view is current.
+    /// Probe where the log stands: `Ok(true)` when the view is current (same sequence number,
+    /// same head). A log behind the view, or on another history, counts a reset.
     async fn probe(&self) -> Result<bool, fred::error::Error> {
         let since = mono_ms();
-        let seq: Option<u64> = tokio::time::timeout(self.timeout, self.client.get(&self.log.seq))
-            .await
-            .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "probe"))??;
-        if seq.unwrap_or(0) == self.view.seq() {
+        let answer: Value = tokio::time::timeout(
+            self.timeout,
+            self.client.eval(
+                POSITION_SCRIPT,
+                vec![self.log.seq.clone(), self.log.head.clone()],
+                Vec::<String>::new(),
+            ),
+        )
+        .await
+        .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "probe"))??;
+        let parse = || -> Option<Position> {
+            let Value::Array(parts) = &answer else {
+                return None;
+            };
+            let [seq, head] = parts.as_slice() else {
+                return None;
+            };
+            let seq = match seq {
+                Value::Null => 0,
+                v => value_u64(v)?,
+            };
+            let head = parse_head(value_str(head).as_deref())?;
+            Some(Position { seq, head })
+        };
+        let Some(redis) = parse() else {
+            return Err(fred::error::Error::new(
+                fred::error::ErrorKind::Parse,
+                "revocation log position",
+            ));
+        };
+        let view = self.view.position();
+        if redis == view {
             self.view.confirm(since);
-            Ok(true)
-        } else {
-            Ok(false)
+            return Ok(true);
         }
+        if redis.seq < view.seq || (redis.seq == view.seq && redis.head != view.head) {
+            self.view.stats.resets.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                view_seq = view.seq,
+                redis_seq = redis.seq,
+                "revocation log history changed (Redis lost data, was flushed or failed over): reloading, keeping what this instance holds"
+            );
+        }
+        Ok(false)
     }
 
     /// The replication loop: subscribe (fred resubscribes after reconnecting), load, then
@@ -216,12 +304,21 @@ impl Replicator {
             }
             tokio::select! {
                 message = messages.recv() => match message {
-                    Ok(m) => {
-                        if !self.apply_message(&m) {
+                    Ok(m) => match self.apply_message(&m) {
+                        Applied::Next | Applied::Seen => {}
+                        Applied::Gap => {
                             self.gap();
                             needs_reload = true;
                         }
-                    }
+                        Applied::Doubtful if !needs_reload => {
+                            // Probe now rather than at the next tick.
+                            if !matches!(self.probe().await, Ok(true)) {
+                                self.gap();
+                                needs_reload = true;
+                            }
+                        }
+                        Applied::Doubtful => {}
+                    },
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         self.gap();
                         needs_reload = true;
@@ -248,7 +345,7 @@ impl Replicator {
                             // reload if it did not arrive.
                             tokio::time::sleep(Duration::from_millis(20)).await;
                             while let Ok(m) = messages.try_recv() {
-                                if !self.apply_message(&m) {
+                                if !matches!(self.apply_message(&m), Applied::Next | Applied::Seen) {
                                     break;
                                 }
                             }
@@ -267,12 +364,13 @@ impl Replicator {
         }
     }
 
-    /// Apply one announcement; `false` when it does not parse or leaves a gap.
-    fn apply_message(&self, m: &fred::types::Message) -> bool {
+    /// Apply one announcement; one that does not parse is a gap (something was announced
+    /// that the view could not read).
+    fn apply_message(&self, m: &fred::types::Message) -> Applied {
         value_str(&m.value)
             .as_deref()
             .and_then(RevocationLog::parse_event)
-            .is_some_and(|(seq, r, until)| self.view.apply(seq, &r, until))
+            .map_or(Applied::Gap, |a| self.view.apply(&a))
     }
 
     fn gap(&self) {
@@ -281,15 +379,17 @@ impl Replicator {
     }
 }
 
-/// `{seq, {member, score, …}, {subject, before, …}}` → `(seq, revocations)`. Entries that do
-/// not parse are skipped, except that an unreadable subject time revokes the whole subject.
-fn parse_snapshot(v: Value) -> Option<(u64, Vec<(StoredRevocation, u64)>)> {
+/// `{seq, {member, score, …}, {subject, before, …}, head}` → `(position, revocations)`.
+/// Entries that do not parse are skipped, except that an unreadable subject time revokes the
+/// whole subject.
+fn parse_snapshot(v: Value) -> Option<(Position, Vec<(StoredRevocation, u64)>)> {
     let Value::Array(mut parts) = v else {
         return None;
     };
-    if parts.len() != 3 {
+    if parts.len() != 4 {
         return None;
     }
+    let head = parse_head(value_str(&parts.pop()?).as_deref())?;
     let subjects = parts.pop()?;
     let live = parts.pop()?;
     let seq = value_u64(&parts.pop()?)?;
@@ -314,7 +414,7 @@ fn parse_snapshot(v: Value) -> Option<(u64, Vec<(StoredRevocation, u64)>)> {
             }
         }
     }
-    Some((seq, out))
+    Some((Position { seq, head }, out))
 }
 
 fn value_str(v: &Value) -> Option<String> {

@@ -24,20 +24,26 @@ pub struct Unauthenticated {
     pub realm: Option<Arc<str>>,
 }
 
-/// Read access to a request's headers: what an adapter hands the authenticator.
-pub trait RequestHeaders {
-    /// Call `f` with each value of the header `name` (lower-case), in order.
-    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8]));
+pub use crate::token::RequestHeaders;
+
+/// A request's method beside its headers: what the adapters hand the authenticator, so that a
+/// token taken from a cookie can be refused on a cross-site unsafe request (see
+/// [`RequestHeaders::method`]).
+#[derive(Debug, Clone, Copy)]
+pub struct WithMethod<'a, H: ?Sized> {
+    /// The method, as sent (`"GET"`, `"POST"`, …).
+    pub method: &'a str,
+    /// The headers.
+    pub headers: &'a H,
 }
 
-/// The values of one `Authorization` header given as a list (tests, other frameworks).
-impl RequestHeaders for [(&str, &[u8])] {
+impl<H: RequestHeaders + ?Sized> RequestHeaders for WithMethod<'_, H> {
     fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
-        for (n, v) in self {
-            if n.eq_ignore_ascii_case(name) {
-                f(v);
-            }
-        }
+        self.headers.each_value(name, f)
+    }
+
+    fn method(&self) -> Option<&str> {
+        Some(self.method)
     }
 }
 

@@ -118,6 +118,11 @@ pub enum Rejection {
     /// The token is valid but lacks the scope (or role) the route requires: 403
     /// `insufficient_scope` (RFC 6750 §3.1), with the required scope in the challenge.
     InsufficientScope(std::sync::Arc<str>),
+    /// A token taken from a cookie, on an unsafe method (anything but `GET`, `HEAD`,
+    /// `OPTIONS`) of a request that is neither same-origin nor from an allowed origin: 403.
+    /// Browsers attach cookies to cross-site requests (request forgery); they never attach a
+    /// bearer header.
+    CrossSite,
 }
 
 impl Rejection {
@@ -129,7 +134,7 @@ impl Rejection {
         match self {
             Rejection::Unavailable(_)
             | Rejection::InvalidToken(ValidationError::Unavailable(_)) => 503,
-            Rejection::InsufficientScope(_) => 403,
+            Rejection::InsufficientScope(_) | Rejection::CrossSite => 403,
             _ => 401,
         }
     }
@@ -138,7 +143,7 @@ impl Rejection {
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
             Rejection::MissingToken => None,
-            Rejection::InvalidRequest(_) => Some("invalid_request"),
+            Rejection::InvalidRequest(_) | Rejection::CrossSite => Some("invalid_request"),
             Rejection::InvalidToken(ValidationError::Unavailable(_))
             | Rejection::Unavailable(_) => None,
             Rejection::InvalidToken(_) | Rejection::Revoked => Some("invalid_token"),
@@ -155,6 +160,7 @@ impl Rejection {
             Rejection::Revoked => "token revoked",
             Rejection::Unavailable(_) => "authentication temporarily unavailable",
             Rejection::InsufficientScope(_) => "insufficient scope",
+            Rejection::CrossSite => "cross-site request with a cookie token",
         }
     }
 
@@ -213,6 +219,34 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+/// Refuse a secret with obviously no entropy: fewer than 10 distinct byte values, one byte
+/// making up more than a quarter of it, or a shorter pattern repeated. A key from a CSPRNG,
+/// raw or hex-encoded (`openssl rand -hex 32`: 16 symbols), passes.
+pub fn check_secret_entropy(secret: &[u8]) -> Result<(), ConfigError> {
+    let mut counts = [0usize; 256];
+    for b in secret {
+        counts[*b as usize] += 1;
+    }
+    let distinct = counts.iter().filter(|c| **c > 0).count();
+    if distinct < 10 {
+        return Err(ConfigError::LowEntropySecret {
+            why: "fewer than 10 distinct byte values",
+        });
+    }
+    if counts.iter().any(|c| *c * 4 > secret.len()) {
+        return Err(ConfigError::LowEntropySecret {
+            why: "one byte value makes up more than a quarter of it",
+        });
+    }
+    let n = secret.len();
+    if (1..=n / 2).any(|p| n % p == 0 && secret.chunks(p).all(|c| c == &secret[..p])) {
+        return Err(ConfigError::LowEntropySecret {
+            why: "a shorter pattern repeated",
+        });
+    }
+    Ok(())
+}
+
 /// A configuration mistake caught at construction (weak secret, key/algorithm mismatch…).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -238,6 +272,15 @@ pub enum ConfigError {
         /// The minimum.
         min: usize,
     },
+    /// A secret long enough but with obviously no entropy (one byte repeated, a short pattern
+    /// repeated, a handful of distinct bytes): whoever guesses it can forge what it protects.
+    #[error(
+        "secret has too little entropy ({why}): make one with `openssl rand -hex 32` (or 32 bytes from a CSPRNG)"
+    )]
+    LowEntropySecret {
+        /// What gave it away.
+        why: &'static str,
+    },
     /// PEM material (a public key) given as an HMAC secret: anyone holding the public key
     /// could sign tokens (algorithm confusion, RFC 8725 §2.1).
     #[error(
@@ -254,4 +297,32 @@ pub enum ConfigError {
     /// Something else.
     #[error("{0}")]
     Other(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_with_obviously_no_entropy_are_refused() {
+        for weak in [
+            &b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"[..],
+            b"abababababababababababababababab",
+            b"0123456789abcdef0123456789abcdef",
+            b"00000000000000000000000000000000123456789",
+        ] {
+            assert!(
+                matches!(
+                    check_secret_entropy(weak),
+                    Err(ConfigError::LowEntropySecret { .. })
+                ),
+                "{:?}",
+                String::from_utf8_lossy(weak)
+            );
+        }
+        // Hex from a CSPRNG (16 symbols) and a sentence pass.
+        check_secret_entropy(b"9f2c4e1a7b3d8c60e5f14a2b9c7d3e8f1a6b4c2d9e7f3a5b8c1d6e4f2a9b7c3d")
+            .unwrap();
+        check_secret_entropy(b"a server-side secret of at least 32 bytes!").unwrap();
+    }
 }

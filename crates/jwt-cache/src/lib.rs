@@ -7,11 +7,13 @@ pub mod adapter;
 mod authenticator;
 pub mod cache;
 mod claims;
+mod clock;
 mod error;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "tower")]
 pub mod middleware;
+mod stats;
 mod token;
 pub mod validator;
 
@@ -19,7 +21,9 @@ pub use crate::authenticator::{AuthStats, Authenticator, JwtCacheBuilder, Revoca
 pub use crate::cache::claims_cache::ClaimsCache;
 pub use crate::cache::memory::MemoryCache;
 pub use crate::claims::{Audience, JwtClaims, Requirement, Scopes, StandardClaims};
-pub use crate::error::{CacheError, ConfigError, Rejection, ValidationError};
+pub use crate::error::{
+    CacheError, ConfigError, Rejection, ValidationError, check_secret_entropy,
+};
 #[cfg(feature = "tower")]
 pub use crate::middleware::layer::JwtCacheLayer;
 pub use crate::validator::issuers::Issuers;

@@ -35,12 +35,9 @@ pub use opentelemetry::KeyValue;
 pub use opentelemetry::metrics::Meter;
 use opentelemetry::metrics::{AsyncInstrument, Histogram};
 
-use crate::authenticator::AuthStats;
-use crate::authenticator::counters::{
-    Counters, FALLBACK_REASONS, OUTCOMES, RESULTS, REVOCATION_KINDS, TIERS, VALIDATION_RESULTS,
-    validation_slot,
+use crate::stats::{
+    AuthStats, Fallback, LookupResult, RequestOutcome, RevocationKind, Tier, ValidationResult,
 };
-use crate::error::ValidationError;
 
 /// The meter used when none is given: the global provider's `jwt-cache` meter.
 pub fn default_meter() -> Meter {
@@ -51,8 +48,8 @@ pub fn default_meter() -> Meter {
 /// counters are observable instruments over [`AuthStats`], registered by [`register`](Self::register).
 pub(crate) struct AuthMetrics {
     duration: Histogram<f64>,
-    /// The histogram's attributes, one set per validation result slot.
-    attrs: [[KeyValue; 2]; 3],
+    /// The histogram's attributes, one set per validation result.
+    attrs: Vec<[KeyValue; 2]>,
 }
 
 impl std::fmt::Debug for AuthMetrics {
@@ -67,27 +64,30 @@ const DURATION_BOUNDS: [f64; 14] = [
 ];
 
 /// Each counter of a labelled family, with its one attribute.
-fn labelled<const N: usize>(
+fn labelled<F: Copy>(
     key: &'static str,
-    labels: &[&'static str; N],
-    counters: &[std::sync::atomic::AtomicU64; N],
+    members: &[F],
+    label: impl Fn(F) -> &'static str,
+    count: impl Fn(F) -> u64,
 ) -> Vec<(u64, Vec<KeyValue>)> {
-    labels
+    members
         .iter()
-        .zip(counters)
-        .map(|(label, c)| (Counters::get(c), vec![KeyValue::new(key, *label)]))
+        .map(|m| (count(*m), vec![KeyValue::new(key, label(*m))]))
         .collect()
 }
 
 impl AuthMetrics {
     pub(crate) fn register(meter: &Meter, stats: &Arc<AuthStats>, local: bool) -> Self {
         let validator = if local { "local" } else { "remote" };
-        let attrs = VALIDATION_RESULTS.map(|r| {
-            [
-                KeyValue::new("validator", validator),
-                KeyValue::new("result", r),
-            ]
-        });
+        let attrs: Vec<[KeyValue; 2]> = ValidationResult::ALL
+            .iter()
+            .map(|r| {
+                [
+                    KeyValue::new("validator", validator),
+                    KeyValue::new("result", r.labels()),
+                ]
+            })
+            .collect();
         let duration = meter
             .f64_histogram("jwt_cache.validation.duration")
             .with_unit("s")
@@ -102,15 +102,15 @@ impl AuthMetrics {
             "Authentications, by outcome and, for refusals, reason",
             stats,
             |stats: &AuthStats| {
-                OUTCOMES
+                RequestOutcome::ALL
                     .iter()
-                    .enumerate()
-                    .map(|(slot, (outcome, reason))| {
-                        let mut attrs = vec![KeyValue::new("outcome", *outcome)];
+                    .map(|o| {
+                        let (outcome, reason) = o.labels();
+                        let mut attrs = vec![KeyValue::new("outcome", outcome)];
                         if !reason.is_empty() {
-                            attrs.push(KeyValue::new("reason", *reason));
+                            attrs.push(KeyValue::new("reason", reason));
                         }
-                        (stats.counters.outcome_at(slot), attrs)
+                        (stats.outcome(*o), attrs)
                     })
                     .collect()
             },
@@ -122,17 +122,17 @@ impl AuthMetrics {
             stats,
             |stats: &AuthStats| {
                 let mut out = Vec::new();
-                for (t, tier) in TIERS.iter().enumerate() {
-                    for (r, result) in RESULTS.iter().enumerate() {
+                for tier in Tier::ALL {
+                    for result in LookupResult::ALL {
                         // The negative cache only ever hits.
-                        if *tier == "negative" && *result != "hit" {
+                        if *tier == Tier::Negative && *result != LookupResult::Hit {
                             continue;
                         }
                         out.push((
-                            stats.counters.lookups_at(t, r),
+                            stats.lookups(*tier, *result),
                             vec![
-                                KeyValue::new("tier", *tier),
-                                KeyValue::new("result", *result),
+                                KeyValue::new("tier", tier.labels()),
+                                KeyValue::new("result", result.labels()),
                             ],
                         ));
                     }
@@ -149,8 +149,8 @@ impl AuthMetrics {
             move |stats: &AuthStats| {
                 per_result
                     .iter()
-                    .zip(&stats.counters.validations)
-                    .map(|(attrs, c)| (Counters::get(c), attrs.to_vec()))
+                    .zip(ValidationResult::ALL)
+                    .map(|(attrs, r)| (stats.validation_results(*r), attrs.to_vec()))
                     .collect()
             },
         );
@@ -159,7 +159,7 @@ impl AuthMetrics {
             "jwt_cache.singleflight.coalesced",
             "Requests that joined a validation already under way instead of starting one",
             stats,
-            |stats: &AuthStats| vec![(Counters::get(&stats.counters.coalesced), Vec::new())],
+            |stats: &AuthStats| vec![(stats.coalesced(), Vec::new())],
         );
         observe_counter(
             meter,
@@ -168,21 +168,29 @@ impl AuthMetrics {
              revocation check that failed (fail-open: accepted unchecked and not cached; \
              fail-closed: 503)",
             stats,
-            |stats: &AuthStats| labelled("reason", &FALLBACK_REASONS, &stats.counters.fallbacks),
+            |stats: &AuthStats| {
+                labelled("reason", Fallback::ALL, Fallback::labels, |f| {
+                    stats.fallbacks(f)
+                })
+            },
         );
         observe_counter(
             meter,
             "jwt_cache.revocations",
             "Revocations recorded through this authenticator, by kind",
             stats,
-            |stats: &AuthStats| labelled("kind", &REVOCATION_KINDS, &stats.counters.revocations),
+            |stats: &AuthStats| {
+                labelled("kind", RevocationKind::ALL, RevocationKind::labels, |k| {
+                    stats.revocations(k)
+                })
+            },
         );
         AuthMetrics { duration, attrs }
     }
 
-    pub(crate) fn record_validation(&self, took: Duration, result: &Result<(), &ValidationError>) {
-        let slot = validation_slot(result);
-        self.duration.record(took.as_secs_f64(), &self.attrs[slot]);
+    pub(crate) fn record_validation(&self, took: Duration, result: ValidationResult) {
+        self.duration
+            .record(took.as_secs_f64(), &self.attrs[result.slot()]);
     }
 }
 

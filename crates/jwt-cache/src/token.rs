@@ -5,6 +5,31 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Rejection, ValidationError};
 
+/// Read access to a request's headers (and, when the adapter knows it, its method): what an
+/// adapter hands the authenticator.
+pub trait RequestHeaders {
+    /// Call `f` with each value of the header `name` (lower-case), in order.
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8]));
+
+    /// The request's method (`"GET"`, `"POST"`, …), when known. A token taken from a cookie
+    /// authenticates an unsafe method (anything but `GET`, `HEAD`, `OPTIONS`) only for a
+    /// same-origin request: `None` (the default) counts as unsafe.
+    fn method(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The values of one `Authorization` header given as a list (tests, other frameworks).
+impl RequestHeaders for [(&str, &[u8])] {
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        for (n, v) in self {
+            if n.eq_ignore_ascii_case(name) {
+                f(v);
+            }
+        }
+    }
+}
+
 /// Default limit on a token's length in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -77,6 +102,9 @@ pub(crate) struct TokenSources {
     pub(crate) bearer: bool,
     pub(crate) cookie: Option<std::sync::Arc<str>>,
     pub(crate) header: Option<std::sync::Arc<str>>,
+    /// Origins (`scheme://host[:port]`, lower-case) whose cross-origin requests may use the
+    /// cookie token for an unsafe method.
+    pub(crate) cookie_origins: std::sync::Arc<[String]>,
 }
 
 impl Default for TokenSources {
@@ -85,7 +113,67 @@ impl Default for TokenSources {
             bearer: true,
             cookie: None,
             header: None,
+            cookie_origins: std::sync::Arc::from(Vec::new()),
         }
+    }
+}
+
+/// Whether a request's method is safe (RFC 9110 §9.2.1: `GET`, `HEAD`, `OPTIONS`; `TRACE` is
+/// not served by anything we front). Unknown counts as unsafe.
+fn safe_method(method: Option<&str>) -> bool {
+    matches!(method, Some("GET" | "HEAD" | "OPTIONS"))
+}
+
+/// The one value of a header, if it has exactly one.
+fn single<'a>(headers: &'a (impl RequestHeaders + ?Sized), name: &str) -> Option<&'a [u8]> {
+    let mut value = None;
+    let mut n = 0;
+    headers.each_value(name, &mut |v| {
+        n += 1;
+        value = Some(trim_ows(v));
+    });
+    (n == 1).then_some(value).flatten()
+}
+
+impl TokenSources {
+    /// Cross-site request forgery: browsers attach cookies to cross-site requests, never a
+    /// bearer header. A token that came from the cookie authenticates an unsafe method only
+    /// when the request is same-origin by `Sec-Fetch-Site`, or (browsers that send no fetch
+    /// metadata) its `Origin` is the `Host` it was sent to, or its `Origin` is allowed.
+    /// `Err`: refuse with 403.
+    fn check_cookie_request(
+        &self,
+        headers: &(impl RequestHeaders + ?Sized),
+    ) -> Result<(), Rejection> {
+        if safe_method(headers.method()) {
+            return Ok(());
+        }
+        let origin = single(headers, "origin");
+        if let Some(origin) = origin
+            && self
+                .cookie_origins
+                .iter()
+                .any(|a| a.as_bytes().eq_ignore_ascii_case(origin))
+        {
+            return Ok(());
+        }
+        match single(headers, "sec-fetch-site") {
+            Some(site) if site.eq_ignore_ascii_case(b"same-origin") => return Ok(()),
+            Some(_) => return Err(Rejection::CrossSite),
+            None => {}
+        }
+        // No fetch metadata (an older browser): same-origin when `Origin` names the host the
+        // request was sent to.
+        let host = single(headers, "host");
+        if let (Some(origin), Some(host)) = (origin, host) {
+            let origin_host = origin
+                .strip_prefix(b"https://")
+                .or_else(|| origin.strip_prefix(b"http://"));
+            if origin_host.is_some_and(|h| h.eq_ignore_ascii_case(host)) {
+                return Ok(());
+            }
+        }
+        Err(Rejection::CrossSite)
     }
 }
 
@@ -112,9 +200,10 @@ impl TokenSources {
     /// The raw token, unchecked beyond being non-empty; `None`: no token anywhere.
     pub(crate) fn extract<'a>(
         &self,
-        headers: &'a (impl crate::adapter::RequestHeaders + ?Sized),
+        headers: &'a (impl RequestHeaders + ?Sized),
     ) -> Result<Option<&'a [u8]>, Rejection> {
         let mut found: Option<&'a [u8]> = None;
+        let mut from_cookie = false;
         let mut place = |token: &'a [u8]| -> Result<(), Rejection> {
             match found.replace(token) {
                 None => Ok(()),
@@ -154,6 +243,7 @@ impl TokenSources {
             });
             if let Some(v) = only(hits, value, "empty token cookie")? {
                 place(v)?;
+                from_cookie = true;
             }
         }
         if let Some(name) = &self.header {
@@ -166,6 +256,9 @@ impl TokenSources {
             if let Some(v) = only(hits, value, "empty token header")? {
                 place(v)?;
             }
+        }
+        if from_cookie {
+            self.check_cookie_request(headers)?;
         }
         Ok(found)
     }

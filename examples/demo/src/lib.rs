@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -83,10 +83,36 @@ pub fn metrics_route(telemetry: Telemetry) -> Router {
 /// 3. `CorsLayer`: **outside** the authentication layer, so a CORS preflight (`OPTIONS`, which
 ///    browsers send without credentials) is answered by CORS and never reaches
 ///    `JwtCacheLayer`. Placed inside it instead, every preflight to a protected route would be
-///    a 401 and browsers would refuse the real request.
+///    a 401 and browsers would refuse the real request. Permissive without credentials by
+///    default (bearer tokens need none); with cookie origins ([`app_with_origins`]), those
+///    origins only, with credentials.
 /// 4. `JwtCacheLayer` on the protected routes only (`/me`, `/logout`, and `/admin` which also
 ///    requires the `admin` role); `/healthz` and `/dev/token` stay open.
 pub fn app(auth: Authenticator<StandardClaims>, issuer: Option<DevIssuer>) -> Router {
+    app_with_origins(auth, issuer, &[])
+}
+
+/// [`app`], with CORS allowing these origins **with credentials** (cookies): the origins the
+/// authenticator lets use the cookie token cross-origin (`JWT_COOKIE_ALLOWED_ORIGINS`). Empty:
+/// any origin, without credentials.
+pub fn app_with_origins(
+    auth: Authenticator<StandardClaims>,
+    issuer: Option<DevIssuer>,
+    cookie_origins: &[String],
+) -> Router {
+    let cors = if cookie_origins.is_empty() {
+        CorsLayer::permissive()
+    } else {
+        let origins: Vec<HeaderValue> = cookie_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+    };
     let state = AppState {
         auth: auth.clone(),
         issuer,
@@ -100,7 +126,7 @@ pub fn app(auth: Authenticator<StandardClaims>, issuer: Option<DevIssuer>) -> Ro
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(10),
         ))
-        .layer(CorsLayer::permissive());
+        .layer(cors);
     Router::new()
         .route(
             "/admin",

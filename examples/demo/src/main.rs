@@ -1,14 +1,15 @@
 //! jwt-cache demo: an axum server whose routes sit behind `JwtCacheLayer`.
 //!
 //! Configuration (shared with the actix example, see `jwt-cache-example-support`): `ADDR` /
-//! `--addr`, `JWT_PUBLIC_KEY_FILE`, `JWT_ALG`, `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL`. With
-//! none of them: an in-process cache, a dev key generated at start-up, and a printed token.
+//! `--addr`, `JWT_PUBLIC_KEY_FILE`, `JWT_ALG`, `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL`, and
+//! the rest listed there. With no key, issuer or audience setting at all: an in-process cache,
+//! a dev key generated at start-up, a printed token, loopback only.
 //!
 //! Routes: `GET /me` (claims as JSON), `GET /admin` (the same, role `admin` required),
 //! `GET /healthz` (no auth), `POST /logout` (revokes the presented token), and in dev mode
 //! `GET /dev/token` (a fresh token, no auth), `GET /metrics` (Prometheus text format). The middleware stack is in `src/lib.rs`.
 
-use jwt_cache_demo::{app, metrics_route};
+use jwt_cache_demo::{app_with_origins, metrics_route};
 use jwt_cache_example_support::{init_tracing, print_banner};
 
 #[tokio::main]
@@ -29,7 +30,8 @@ async fn run() -> Result<(), String> {
     print_banner("jwt-cache demo", &config, local);
     axum::serve(
         listener,
-        app(config.auth, config.issuer).merge(metrics_route(config.telemetry)),
+        app_with_origins(config.auth, config.issuer, &config.cookie_origins)
+            .merge(metrics_route(config.telemetry)),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;

@@ -14,12 +14,23 @@
 //!   validate by RFC 7662 introspection (opaque tokens too); `JWT_ISSUER` / `JWT_AUDIENCE`
 //!   are checked against the answer when set;
 //! - `JWT_CACHE_TTL`: seconds a validation is cached (default 600; `0`: validate every request);
-//! - `JWT_COOKIE`: also take the token from this cookie (browser apps);
+//! - `JWT_COOKIE`: also take the token from this cookie (browser apps); such a token
+//!   authenticates an unsafe method (`POST`, …) only for a same-origin request or one from
+//!   `JWT_COOKIE_ALLOWED_ORIGINS` (comma-separated origins, e.g. `https://app.example`), which
+//!   the demo's CORS policy then allows with credentials;
 //! - `REDIS_URL`: a tiered cache (in-process L1, Redis L2, revocations replicated into every
 //!   instance's memory through pub/sub); in-process cache otherwise;
 //! - `JWT_CACHE_INTEGRITY_KEY` (at least 32 bytes) or `JWT_CACHE_INTEGRITY_KEY_FILE`: the
 //!   fleet-wide secret that authenticates claims stored in Redis; with it, validations are
 //!   shared too (without it, Redis carries revocations only).
+//!
+//! Mistakes stop start-up with a message: a variable starting with `JWT_`, `INTROSPECTION_`,
+//! `REDIS_` or `AUTH_` that is not one of these (with the closest known name), an issuer,
+//! audience or algorithm without a key to validate with, introspection without
+//! `JWT_AUDIENCE`, an integrity key without `REDIS_URL`, a URL carrying credentials. Dev mode
+//! (a generated key, a printed token, `GET /dev/token`) starts only when no key, issuer or
+//! audience setting is given at all, listens on loopback only, and its tokens always name
+//! the dev issuer and audience (`jwt-cache-demo`). Every URL printed is redacted.
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -143,6 +154,9 @@ pub struct ExampleConfig {
     pub validation: String,
     /// Metrics (the demo serves them at `/metrics`).
     pub telemetry: Telemetry,
+    /// `JWT_COOKIE_ALLOWED_ORIGINS`: origins whose cross-origin requests may use the cookie
+    /// token (and that CORS allows with credentials).
+    pub cookie_origins: Vec<String>,
 }
 
 /// Where configuration is read from: the process environment, or given pairs (tests).
@@ -169,6 +183,16 @@ impl Vars {
         }
     }
 
+    /// The names of every variable set (given pairs, or the process environment).
+    pub fn names(&self) -> Vec<String> {
+        match &self.given {
+            Some(map) => map.keys().cloned().collect(),
+            None => std::env::vars_os()
+                .filter_map(|(k, _)| k.into_string().ok())
+                .collect(),
+        }
+    }
+
     /// A variable's non-empty value.
     pub fn get(&self, name: &str) -> Option<String> {
         match &self.given {
@@ -177,6 +201,167 @@ impl Vars {
         }
         .filter(|v| !v.is_empty())
     }
+}
+
+/// Every variable the examples read, under the prefixes they own.
+pub const KNOWN_VARIABLES: &[&str] = &[
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_ALG",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_ISSUERS",
+    "JWT_JWKS_URL",
+    "JWT_ISSUER_URL",
+    "JWT_COOKIE",
+    "JWT_COOKIE_ALLOWED_ORIGINS",
+    "JWT_CACHE_TTL",
+    "JWT_CACHE_INTEGRITY_KEY",
+    "JWT_CACHE_INTEGRITY_KEY_FILE",
+    "REDIS_URL",
+    "INTROSPECTION_URL",
+    "INTROSPECTION_CLIENT_ID",
+    "INTROSPECTION_CLIENT_SECRET",
+    "AUTH_GRPC_URL",
+];
+
+/// Variables of the test harness that share a prefix, and are not the examples' to refuse.
+const HARNESS_VARIABLES: &[&str] = &["JWT_CACHE_SKIP_REDIS_TESTS", "JWT_CACHE_SOAK_SECS"];
+
+/// The prefixes whose unknown variables stop start-up.
+const OWNED_PREFIXES: &[&str] = &["JWT_", "INTROSPECTION_", "REDIS_", "AUTH_"];
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Refuse a variable under our prefixes that we do not read: a misspelt name must stop the
+/// service, never let it start in a weaker mode.
+pub fn check_variables(vars: &Vars) -> Result<(), String> {
+    let mut names = vars.names();
+    names.sort();
+    for name in names {
+        if !OWNED_PREFIXES.iter().any(|p| name.starts_with(p))
+            || KNOWN_VARIABLES.contains(&name.as_str())
+            || HARNESS_VARIABLES.contains(&name.as_str())
+        {
+            continue;
+        }
+        let closest = KNOWN_VARIABLES
+            .iter()
+            .min_by_key(|k| edit_distance(&name, k))
+            .copied()
+            .unwrap_or_default();
+        return Err(format!(
+            "unknown variable {name} (did you mean {closest}?); known: {}",
+            KNOWN_VARIABLES.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Settings that choose how tokens are validated: any of them set means "not dev mode".
+const VALIDATION_VARIABLES: &[&str] = &[
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_ALG",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_ISSUERS",
+    "JWT_JWKS_URL",
+    "JWT_ISSUER_URL",
+    "INTROSPECTION_URL",
+    "INTROSPECTION_CLIENT_ID",
+    "INTROSPECTION_CLIENT_SECRET",
+    "AUTH_GRPC_URL",
+];
+
+/// Where keys (or a remote validator) come from: one of these must be set outside dev mode.
+const KEY_VARIABLES: &[&str] = &[
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_ISSUERS",
+    "JWT_JWKS_URL",
+    "JWT_ISSUER_URL",
+    "INTROSPECTION_URL",
+    "AUTH_GRPC_URL",
+];
+
+/// Whether nothing about validation is configured: the one case dev mode starts in.
+pub fn is_dev_mode(vars: &Vars) -> bool {
+    VALIDATION_VARIABLES.iter().all(|v| vars.get(v).is_none())
+}
+
+/// The configuration's consistency, before anything starts.
+fn check_consistency(vars: &Vars) -> Result<(), String> {
+    check_variables(vars)?;
+    let set = |v: &&str| vars.get(v).is_some();
+    if !is_dev_mode(vars) && !KEY_VARIABLES.iter().any(set) {
+        let given: Vec<&str> = VALIDATION_VARIABLES.iter().copied().filter(set).collect();
+        return Err(format!(
+            "{} set, but nothing to validate tokens with: set one of {} (dev mode, with a \
+             generated key, starts only when none of {} is set)",
+            given.join(", "),
+            KEY_VARIABLES.join(", "),
+            VALIDATION_VARIABLES.join(", ")
+        ));
+    }
+    for v in ["INTROSPECTION_CLIENT_ID", "INTROSPECTION_CLIENT_SECRET"] {
+        if vars.get(v).is_some() && vars.get("INTROSPECTION_URL").is_none() {
+            return Err(format!("{v} is set without INTROSPECTION_URL"));
+        }
+    }
+    if vars.get("INTROSPECTION_URL").is_some() && vars.get("JWT_AUDIENCE").is_none() {
+        return Err(
+            "INTROSPECTION_URL needs JWT_AUDIENCE: without it, tokens the authorization server \
+             issued for any other API would be accepted here"
+                .into(),
+        );
+    }
+    for v in ["JWT_CACHE_INTEGRITY_KEY", "JWT_CACHE_INTEGRITY_KEY_FILE"] {
+        if vars.get(v).is_some() && vars.get("REDIS_URL").is_none() {
+            return Err(format!("{v} is set without REDIS_URL (it authenticates claims in Redis)"));
+        }
+    }
+    if vars.get("JWT_COOKIE_ALLOWED_ORIGINS").is_some() && vars.get("JWT_COOKIE").is_none() {
+        return Err("JWT_COOKIE_ALLOWED_ORIGINS is set without JWT_COOKIE".into());
+    }
+    Ok(())
+}
+
+/// A URL fit for a banner or a log line: user-info, query and fragment hidden.
+pub fn shown_url(url: &str) -> String {
+    jwt_cache::validator::redact_url(url)
+}
+
+/// `JWT_COOKIE_ALLOWED_ORIGINS`: `scheme://host[:port]` entries, comma-separated.
+fn cookie_origins(vars: &Vars) -> Result<Vec<String>, String> {
+    let Some(list) = vars.get("JWT_COOKIE_ALLOWED_ORIGINS") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o["https://".len().min(o.len())..].contains(['/', '@', '?', '#']);
+            if ok {
+                Ok(o.trim_end_matches('/').to_ascii_lowercase())
+            } else {
+                Err(format!(
+                    "JWT_COOKIE_ALLOWED_ORIGINS entry {o:?}: expected an origin, scheme://host[:port]"
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Log to stderr, `RUST_LOG` or `info`.
@@ -251,10 +436,16 @@ pub fn validator(vars: &Vars) -> Result<(JwtValidator, Option<DevIssuer>), Strin
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
+    // Dev mode: nothing about validation is configured (checked by the caller), and the dev
+    // issuer never takes a configured issuer or audience: it must not mint tokens a real
+    // deployment would accept.
+    if !is_dev_mode(vars) {
+        return Err("no key to validate tokens with (JWT_PUBLIC_KEY_FILE)".into());
+    }
     let issuer = DevIssuer {
         key: EncodingKey::from_ed_der(pkcs8.as_ref()),
-        iss: env("JWT_ISSUER").unwrap_or_else(|| "jwt-cache-demo".into()),
-        aud: env("JWT_AUDIENCE").unwrap_or_else(|| "jwt-cache-demo".into()),
+        iss: "jwt-cache-demo".into(),
+        aud: "jwt-cache-demo".into(),
     };
     let key = VerificationKey::ed_der(pair.public_key().as_ref()).map_err(|e| e.to_string())?;
     let v = JwtValidator::new(key)
@@ -330,19 +521,22 @@ async fn remote_validator(
         let v = b.build().map_err(|e| format!("INTROSPECTION_URL: {e}"))?;
         return Ok(Some((
             Arc::new(v),
-            format!("RFC 7662 introspection at {url}"),
+            format!("RFC 7662 introspection at {}", shown_url(&url)),
         )));
     }
     let (source, iss, what) = match (env("JWT_JWKS_URL"), env("JWT_ISSUER_URL")) {
         (Some(url), _) => (
             JwksKeySource::builder(&url),
             env("JWT_ISSUER"),
-            format!("keys from the JWKS at {url}"),
+            format!("keys from the JWKS at {}", shown_url(&url)),
         ),
         (None, Some(issuer)) => (
             JwksKeySource::discover(&issuer),
             Some(env("JWT_ISSUER").unwrap_or_else(|| issuer.clone())),
-            format!("keys of issuer {issuer} (OpenID Connect discovery)"),
+            format!(
+                "keys of issuer {} (OpenID Connect discovery)",
+                shown_url(&issuer)
+            ),
         ),
         (None, None) => return Ok(None),
     };
@@ -354,7 +548,7 @@ async fn remote_validator(
         .map_err(|e| format!("JWT_JWKS_URL / JWT_ISSUER_URL: {e}"))?;
     if !source.is_healthy() {
         tracing::warn!(
-            url = source.url(),
+            url = %shown_url(source.url()),
             "no key set yet; retrying in the background"
         );
     }
@@ -377,7 +571,16 @@ pub async fn from_env(program: &str) -> Result<ExampleConfig, String> {
 /// given pairs).
 pub async fn from_vars(program: &str, vars: &Vars) -> Result<ExampleConfig, String> {
     let env = |name: &str| vars.get(name);
+    check_consistency(vars)?;
     let addr = addr(program, vars)?;
+    if is_dev_mode(vars) && !addr.ip().is_loopback() {
+        return Err(format!(
+            "dev mode (no key configured) listens on loopback only, not {addr}: it hands out \
+             tokens to anyone who asks; configure JWT_PUBLIC_KEY_FILE (or another key source) \
+             to listen elsewhere"
+        ));
+    }
+    let cookie_origins = cookie_origins(vars)?;
     let (validator, issuer, validation): (Arc<dyn TokenValidator<StandardClaims>>, _, _) =
         match remote_validator(vars).await? {
             Some((v, what)) => (v, None, what),
@@ -409,7 +612,9 @@ pub async fn from_vars(program: &str, vars: &Vars) -> Result<ExampleConfig, Stri
         .ttl(ttl)
         .meter(telemetry.meter());
     if let Some(cookie) = env("JWT_COOKIE") {
-        builder = builder.token_from_cookie(cookie);
+        builder = builder
+            .token_from_cookie(cookie)
+            .cookie_allowed_origins(cookie_origins.clone());
     }
     let (auth, cache_name) = match env("REDIS_URL") {
         Some(url) => {
@@ -452,6 +657,7 @@ pub async fn from_vars(program: &str, vars: &Vars) -> Result<ExampleConfig, Stri
         issuer,
         validation,
         telemetry,
+        cookie_origins,
     })
 }
 

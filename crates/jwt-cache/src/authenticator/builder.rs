@@ -27,6 +27,7 @@ pub(crate) struct Settings {
     pub(crate) negative_capacity: usize,
     pub(crate) negative_ttl: Duration,
     pub(crate) instrumented: bool,
+    pub(crate) max_revocations_per_subject: u64,
     #[cfg(feature = "metrics")]
     pub(crate) meter: Option<opentelemetry::metrics::Meter>,
 }
@@ -48,6 +49,7 @@ impl Default for Settings {
             negative_capacity: 10_000,
             negative_ttl: Duration::from_secs(10),
             instrumented: true,
+            max_revocations_per_subject: 100,
             #[cfg(feature = "metrics")]
             meter: None,
         }
@@ -197,6 +199,39 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
     /// both places, or in two such cookies, is refused (`invalid_request`).
     pub fn token_from_cookie(mut self, name: impl Into<String>) -> Self {
         self.settings.sources.cookie = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Origins (`https://app.example`, scheme, host and port as browsers send them in
+    /// `Origin`) whose cross-origin requests may use the [cookie](Self::token_from_cookie)
+    /// token for an unsafe method.
+    ///
+    /// A token taken from a cookie authenticates `POST`, `PUT`, `PATCH`, `DELETE`, … only for a
+    /// same-origin request (`Sec-Fetch-Site: same-origin`, or, from a browser that sends no
+    /// fetch metadata, an `Origin` naming the `Host` it was sent to) or a request whose
+    /// `Origin` is in this list; any other gets `403` (cross-site request forgery: browsers
+    /// attach cookies to cross-site requests, never a bearer header). `GET`, `HEAD` and
+    /// `OPTIONS` are not affected, nor are requests carrying the token in a header. Pair the
+    /// list with a CORS policy that allows credentials for the same origins.
+    pub fn cookie_allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let origins: Vec<String> = origins
+            .into_iter()
+            .map(|o| o.into().trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        self.settings.sources.cookie_origins = Arc::from(origins);
+        self
+    }
+
+    /// How many live revocations made from one subject's tokens (logouts) an instance
+    /// records one by one (default 100). Past it, a logout revokes every token of the subject
+    /// issued up to now (one entry), so that no single principal can fill the bounded
+    /// revocation set and block everyone else's logout.
+    pub fn max_revocations_per_subject(mut self, n: u64) -> Self {
+        self.settings.max_revocations_per_subject = n.max(1);
         self
     }
 

@@ -8,7 +8,7 @@ use http::{Request, Response};
 use tower_http::auth::AsyncAuthorizeRequest;
 
 use super::{DefaultRejection, RejectionHandler};
-use crate::adapter::Outcome;
+use crate::adapter::{Outcome, WithMethod};
 use crate::authenticator::Authenticator;
 use crate::claims::JwtClaims;
 
@@ -95,7 +95,11 @@ where
     type Future = Either<Ready<Decided<B, ResB>>, BoxFuture<'static, Decided<B, ResB>>>;
 
     fn authorize(&mut self, mut request: Request<B>) -> Self::Future {
-        match self.auth.authenticate_request(request.headers()) {
+        let outcome = self.auth.authenticate_request(&WithMethod {
+            method: request.method().as_str(),
+            headers: request.headers(),
+        });
+        match outcome {
             Outcome::Authenticated(claims) => {
                 request.extensions_mut().insert(claims);
                 Either::Left(ready(Ok(request)))
@@ -109,14 +113,14 @@ where
                 .respond(rejection, self.auth.realm())))),
             Outcome::Pending(pending) => {
                 let handler = self.handler.clone();
-                let auth = self.auth.clone();
+                let realm = self.auth.realm_arc();
                 Either::Right(Box::pin(async move {
                     match pending.await {
                         Ok(claims) => {
                             request.extensions_mut().insert(claims);
                             Ok(request)
                         }
-                        Err(rejection) => Err(handler.respond(rejection, auth.realm())),
+                        Err(rejection) => Err(handler.respond(rejection, realm.as_deref())),
                     }
                 }))
             }

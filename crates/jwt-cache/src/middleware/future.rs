@@ -6,8 +6,11 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use std::sync::Arc;
+
 use super::RejectionHandler;
-use crate::authenticator::{AuthFuture, Authenticator};
+use super::rejection::ScopeRefused;
+use crate::authenticator::AuthFuture;
 use crate::claims::JwtClaims;
 
 pin_project! {
@@ -29,12 +32,14 @@ pin_project! {
             auth: AuthFuture<C>,
             request: Option<Request<ReqB>>,
             service: Option<S>,
-            handler: H,
-            authenticator: Authenticator<C>,
+            handler: Option<H>,
+            realm: Option<Arc<str>>,
         },
         Calling {
             #[pin]
             future: F,
+            handler: Option<H>,
+            realm: Option<Arc<str>>,
         },
         Rejected {
             response: Option<Response<ResB>>,
@@ -51,22 +56,28 @@ where
         request: Request<ReqB>,
         service: S,
         handler: H,
-        authenticator: Authenticator<C>,
+        realm: Option<Arc<str>>,
     ) -> Self {
         ResponseFuture {
             state: State::Authenticating {
                 auth,
                 request: Some(request),
                 service: Some(service),
-                handler,
-                authenticator,
+                handler: Some(handler),
+                realm,
             },
         }
     }
 
-    pub(crate) fn calling(future: S::Future) -> Self {
+    /// Calling the inner service; a refusal a [`RequireScope`](super::RequireScope) below
+    /// made is answered with `handler` and `realm`, like the layer's own.
+    pub(crate) fn calling(future: S::Future, handler: H, realm: Option<Arc<str>>) -> Self {
         ResponseFuture {
-            state: State::Calling { future },
+            state: State::Calling {
+                future,
+                handler: Some(handler),
+                realm,
+            },
         }
     }
 
@@ -96,25 +107,44 @@ where
                     request,
                     service,
                     handler,
-                    authenticator,
+                    realm,
                 } => {
                     let outcome = ready!(Pin::new(auth).poll(cx));
+                    let handler = handler.take().expect("polled after completion");
                     match outcome {
                         Ok(claims) => {
                             let mut req = request.take().expect("polled after completion");
                             req.extensions_mut().insert(claims);
                             let mut svc = service.take().expect("polled after completion");
                             let future = svc.call(req);
-                            this.state.set(State::Calling { future });
+                            let realm = realm.take();
+                            this.state.set(State::Calling {
+                                future,
+                                handler: Some(handler),
+                                realm,
+                            });
                         }
                         Err(rejection) => {
-                            let response = handler.respond(rejection, authenticator.realm());
+                            let response = handler.respond(rejection, realm.as_deref());
                             this.state.set(State::Rejected { response: None });
                             return Poll::Ready(Ok(response));
                         }
                     }
                 }
-                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Calling {
+                    future,
+                    handler,
+                    realm,
+                } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(ScopeRefused(rejection)) =
+                        response.extensions_mut().remove::<ScopeRefused>()
+                        && let Some(handler) = handler.take()
+                    {
+                        response = handler.respond(rejection, realm.as_deref());
+                    }
+                    return Poll::Ready(Ok(response));
+                }
                 StateProj::Rejected { response } => {
                     return Poll::Ready(Ok(response.take().expect("polled after completion")));
                 }

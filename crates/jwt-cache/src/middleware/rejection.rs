@@ -36,6 +36,13 @@ impl<B: Default> RejectionHandler<B> for DefaultRejection {
     }
 }
 
+/// Put in a response's extensions by [`RequireScope`](super::RequireScope) when it refuses a
+/// request: the [`JwtCache`](super::JwtCache) service above replaces that response with its
+/// own handler's answer, so a service has one rejection path (the layer's handler and realm)
+/// for authentication and scope alike.
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeRefused(pub(crate) Rejection);
+
 /// A rejection handler made from a closure; see
 /// [`JwtCacheLayer::on_rejection`](crate::JwtCacheLayer::on_rejection).
 #[derive(Clone, Copy, Debug)]

@@ -11,12 +11,15 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::DefaultRejection;
+use super::rejection::ScopeRefused;
 use crate::claims::{Requirement, Scopes};
 
 /// A tower layer that lets a request through only if its claims (type `C`, put there by
 /// [`JwtCacheLayer`](crate::JwtCacheLayer)) meet a [`Requirement`]; otherwise 403
 /// `insufficient_scope` with `WWW-Authenticate: Bearer error="insufficient_scope",
-/// scope="…"` (RFC 6750 §3.1). A request without claims gets 401. Compose several by
+/// scope="…"` (RFC 6750 §3.1). A request without claims gets 401. Under a
+/// [`JwtCacheLayer`](crate::JwtCacheLayer), the refusal is answered by the layer's rejection
+/// handler, with its realm, like the layer's own refusals. Compose several by
 /// stacking them; in axum, put it on a route with `route_layer` under the authentication
 /// layer.
 ///
@@ -127,7 +130,11 @@ where
                 Either::Left(inner.call(req))
             }
             Err(rejection) => {
-                Either::Right(ready(Ok(DefaultRejection::response(&rejection, None))))
+                // The default answer, marked so that the layer above answers with its own
+                // handler and realm instead.
+                let mut response = DefaultRejection::response(&rejection, None);
+                response.extensions_mut().insert(ScopeRefused(rejection));
+                Either::Right(ready(Ok(response)))
             }
         }
     }

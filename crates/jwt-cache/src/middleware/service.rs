@@ -4,7 +4,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::{RejectionHandler, ResponseFuture};
-use crate::adapter::Outcome;
+use crate::adapter::{Outcome, WithMethod};
 use crate::authenticator::Authenticator;
 use crate::claims::JwtClaims;
 
@@ -68,18 +68,21 @@ where
         // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let outcome = self.auth.authenticate_request(req.headers());
+        let outcome = self.auth.authenticate_request(&WithMethod {
+            method: req.method().as_str(),
+            headers: req.headers(),
+        });
         let mut req = req;
         let mut inner = inner;
         match outcome {
             // The in-process cache answered: no state machine, straight to the service.
             Outcome::Authenticated(claims) => {
                 req.extensions_mut().insert(claims);
-                ResponseFuture::calling(inner.call(req))
+                ResponseFuture::calling(inner.call(req), self.handler.clone(), self.auth.realm_arc())
             }
             Outcome::Anonymous(marker) => {
                 req.extensions_mut().insert(marker);
-                ResponseFuture::calling(inner.call(req))
+                ResponseFuture::calling(inner.call(req), self.handler.clone(), self.auth.realm_arc())
             }
             Outcome::Rejected(rejection) => {
                 ResponseFuture::rejected(self.handler.respond(rejection, self.auth.realm()))
@@ -89,7 +92,7 @@ where
                 req,
                 inner,
                 self.handler.clone(),
-                self.auth.clone(),
+                self.auth.realm_arc(),
             ),
         }
     }

@@ -75,17 +75,22 @@ struct Config {
     audiences: Vec<String>,
     timeout: Duration,
     allow_http: bool,
+    leeway: u64,
+    /// `None`: refuse what the answer identifies as a refresh token, accept the rest.
+    token_types: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("url", &self.url)
+            .field("url", &super::http::redact(&self.url))
             .field("client_id", &self.client_id)
             .field("auth", &self.auth)
             .field("issuer", &self.issuer)
             .field("audiences", &self.audiences)
             .field("timeout", &self.timeout)
+            .field("leeway", &self.leeway)
+            .field("token_types", &self.token_types)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +126,8 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
                 audiences: Vec::new(),
                 timeout: Duration::from_secs(2),
                 allow_http: false,
+                leeway: 60,
+                token_types: None,
             },
             client: None,
             _claims: PhantomData,
@@ -160,6 +167,30 @@ impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
         self
     }
 
+    /// Clock leeway for the answer's `exp` and `nbf`, in seconds (default 60, as
+    /// [`JwtValidator`](crate::JwtValidator)'s), at most
+    /// [`REVOCATION_MARGIN`](crate::cache::REVOCATION_MARGIN): the authorization server's clock
+    /// may be ahead of ours.
+    pub fn leeway(mut self, secs: u64) -> Self {
+        self.config.leeway = secs.min(crate::clock::REVOCATION_MARGIN.as_secs());
+        self
+    }
+
+    /// Accept only answers whose token type (`token_type`, RFC 7662; or `typ`, as Keycloak
+    /// answers; or `token_use`, as Cognito does) is one of these, compared without case.
+    /// An answer that names no type is then refused too.
+    ///
+    /// Default: an answer that identifies a refresh token (any of the three fields containing
+    /// `refresh`) is refused, any other is accepted.
+    pub fn token_types<I, S>(mut self, types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.token_types = Some(types.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// How long one introspection may take before it is "unavailable" (default 2 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout = timeout;
@@ -184,6 +215,7 @@ impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
     pub fn build(self) -> Result<IntrospectionValidator<C>, ConfigError> {
         super::http::check_transport(&self.config.url, self.config.allow_http)
             .map_err(|e| ConfigError::Other(format!("introspection: {e}")))?;
+        // Never a redirect: the request carries the user's token and our client secret.
         let client = match self.client {
             Some(c) => c,
             None => super::http::default_client().map_err(ConfigError::Other)?,
@@ -240,11 +272,25 @@ impl<C: JwtClaims> IntrospectionValidator<C> {
         }
         let resp = req.form(&form).send().await.map_err(unavailable)?;
         let status = resp.status();
+        if status.is_redirection() || resp.url().as_str() != self.config.url.as_str() {
+            // The default client follows no redirect; a client of the user's that does is
+            // caught here (too late for that request, loudly).
+            let target = super::http::redirect_target(&resp);
+            tracing::error!(
+                url = %super::http::redact(&self.config.url),
+                %status,
+                target = %target,
+                "introspection endpoint redirected: not followed (the request carries the token and the client secret)"
+            );
+            return Err(unavailable(format_args!(
+                "status {status}: redirect to {target} not followed"
+            )));
+        }
         if !status.is_success() {
             if status.is_client_error() {
                 // 400/401/403: our request or credentials were refused. Not the token's fault:
                 // an operator's problem, loudly.
-                tracing::error!(url = %self.config.url, %status, "introspection endpoint refused the request (client credentials?)");
+                tracing::error!(url = %super::http::redact(&self.config.url), %status, "introspection endpoint refused the request (client credentials?)");
             }
             return Err(unavailable(format_args!("status {status}")));
         }
@@ -262,6 +308,35 @@ struct Answer {
     iss: Option<String>,
     #[serde(default)]
     aud: Option<Audience>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    token_use: Option<String>,
+}
+
+impl Answer {
+    /// Whether the configured token types accept this answer.
+    fn type_accepted(&self, accepted: Option<&[String]>) -> bool {
+        let named = [&self.token_type, &self.typ, &self.token_use];
+        match accepted {
+            None => !named
+                .iter()
+                .filter_map(|t| t.as_deref())
+                .any(|t| t.to_ascii_lowercase().contains("refresh")),
+            Some(types) => {
+                let mut any = false;
+                for t in named.iter().filter_map(|t| t.as_deref()) {
+                    any = true;
+                    if !types.iter().any(|a| a.eq_ignore_ascii_case(t)) {
+                        return false;
+                    }
+                }
+                any
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -276,18 +351,24 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
                 )));
             }
         };
+        // A 200 whose body is not an introspection answer is the server's failure, not a
+        // verdict on the token: 503, never remembered as a refusal.
         let answer: Answer = serde_json::from_slice(&body)
             .map_err(|e| unavailable(format_args!("not an introspection answer: {e}")))?;
         if !answer.active {
             return Err(ValidationError::Inactive);
         }
         let reg: RegisteredClaims = serde_json::from_slice(&body)
-            .map_err(|e| ValidationError::Malformed(format!("introspection answer: {e}")))?;
-        let now = crate::cache::now_ms() / 1000;
-        if reg.exp.is_some_and(|exp| exp <= now) {
+            .map_err(|e| unavailable(format_args!("malformed introspection answer: {e}")))?;
+        if !answer.type_accepted(self.config.token_types.as_deref()) {
+            return Err(ValidationError::WrongType);
+        }
+        let now = crate::clock::now_ms() / 1000;
+        let leeway = self.config.leeway;
+        if reg.exp.is_some_and(|exp| exp.saturating_add(leeway) <= now) {
             return Err(ValidationError::Expired);
         }
-        if reg.nbf.is_some_and(|nbf| nbf > now) {
+        if reg.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
             return Err(ValidationError::NotYetValid);
         }
         if let Some(want) = &self.config.issuer
@@ -295,12 +376,15 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
         {
             return Err(ValidationError::WrongIssuer);
         }
-        if !self.config.audiences.is_empty()
-            && !answer
-                .aud
-                .as_ref()
-                .is_some_and(|aud| self.config.audiences.iter().any(|a| aud.contains(a)))
-        {
+        // The same audience rule as `JwtValidator`: with audiences configured the answer must
+        // name one; without, an answer naming any audience is refused (a token meant for
+        // another API).
+        let audience_ok = match (&answer.aud, self.config.audiences.is_empty()) {
+            (None, true) => true,
+            (Some(_), true) | (None, false) => false,
+            (Some(aud), false) => self.config.audiences.iter().any(|a| aud.contains(a)),
+        };
+        if !audience_ok {
             return Err(ValidationError::WrongAudience);
         }
         let claims: C = serde_json::from_slice(&body)
@@ -317,7 +401,18 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
             self.config.client_id.as_bytes(),
             self.config.issuer.as_deref().unwrap_or_default().as_bytes(),
             aud.join("\u{0}").as_bytes(),
+            &self.config.leeway.to_be_bytes(),
+            self.config
+                .token_types
+                .as_ref()
+                .map(|t| t.join("\u{0}"))
+                .unwrap_or_else(|| "-refresh".into())
+                .as_bytes(),
         ])
+    }
+
+    fn leeway(&self) -> u64 {
+        self.config.leeway
     }
 
     fn accepts_opaque(&self) -> bool {

@@ -164,7 +164,7 @@ struct Shared {
 impl std::fmt::Debug for JwksKeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwksKeySource")
-            .field("url", &self.shared.url)
+            .field("url", &super::http::redact(&self.shared.url))
             .field("keys", &self.shared.set.load().keys.len())
             .field("healthy", &self.shared.healthy.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -406,7 +406,7 @@ impl Shared {
             Err(e) => {
                 self.stats.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 self.healthy.store(false, Ordering::Relaxed);
-                tracing::warn!(url = %self.url, error = %e, "JWKS refresh failed; keeping the last good key set");
+                tracing::warn!(url = %super::http::redact(&self.url), error = %e, "JWKS refresh failed; keeping the last good key set");
                 Err(e)
             }
         }
@@ -474,19 +474,30 @@ pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
     age
 }
 
-/// A fetch over `reqwest`: a GET, 2xx only, at most [`MAX_DOCUMENT`] bytes read.
+/// A fetch over `reqwest`: a GET, 2xx only, at most [`MAX_DOCUMENT`] bytes read. No redirect
+/// is followed: a 3xx is a failed fetch (the default client follows none; with a client of the
+/// user's that does, a document that came from anywhere but `url` is refused).
 pub(crate) fn reqwest_fetch(client: reqwest::Client) -> Fetch {
     Arc::new(move |url: String| {
         let client = client.clone();
         Box::pin(async move {
+            let shown = super::http::redact(&url);
             let resp = client
                 .get(&url)
                 .header("accept", "application/json")
                 .send()
                 .await
-                .map_err(|e| format!("GET {url}: {e}"))?;
-            if !resp.status().is_success() {
-                return Err(format!("GET {url}: status {}", resp.status()));
+                .map_err(|e| format!("GET {shown}: {}", e.without_url()))?;
+            let status = resp.status();
+            if status.is_redirection() || resp.url().as_str() != url {
+                let target = super::http::redirect_target(&resp);
+                tracing::error!(url = %shown, %status, target = %target, "key set endpoint redirected: not followed");
+                return Err(format!(
+                    "GET {shown}: status {status}: redirect to {target} not followed"
+                ));
+            }
+            if !status.is_success() {
+                return Err(format!("GET {shown}: status {status}"));
             }
             let max_age = resp
                 .headers()
@@ -495,7 +506,7 @@ pub(crate) fn reqwest_fetch(client: reqwest::Client) -> Fetch {
                 .and_then(max_age);
             let body = super::http::read_limited(resp, MAX_DOCUMENT)
                 .await
-                .map_err(|e| format!("GET {url}: {e}"))?;
+                .map_err(|e| format!("GET {shown}: {e}"))?;
             Ok(FetchedDocument { body, max_age })
         }) as BoxFuture<'static, _>
     })
@@ -517,11 +528,18 @@ async fn discover(fetch: &Fetch, issuer: &str, timeout: Duration) -> Result<Stri
         .await
         .map_err(|e| ConfigError::KeySource(format!("discovery: {e}")))?;
     let d: Discovery = serde_json::from_slice(&doc.body)
-        .map_err(|e| ConfigError::KeySource(format!("discovery document at {url}: {e}")))?;
+        .map_err(|e| {
+            ConfigError::KeySource(format!(
+                "discovery document at {}: {e}",
+                super::http::redact(&url)
+            ))
+        })?;
     if d.issuer != issuer {
         return Err(ConfigError::KeySource(format!(
-            "discovery document at {url} names issuer {:?}, not {issuer:?}",
-            d.issuer
+            "discovery document at {} names issuer {:?}, not {:?}",
+            super::http::redact(&url),
+            d.issuer,
+            super::http::redact(issuer)
         )));
     }
     Ok(d.jwks_uri)
@@ -615,7 +633,10 @@ impl JwksKeySourceBuilder {
     pub async fn start(self) -> Result<JwksKeySource, ConfigError> {
         let source = self.resolve().await?;
         let next = source.shared.refresh().await.map_err(|e| {
-            ConfigError::KeySource(format!("first key set from {}: {e}", source.shared.url))
+            ConfigError::KeySource(format!(
+                "first key set from {}: {e}",
+                super::http::redact(&source.shared.url)
+            ))
         })?;
         source.spawn_refresher(next);
         Ok(source)

@@ -20,6 +20,8 @@ pub(crate) mod token_validator;
 use std::sync::Arc;
 
 pub use self::function::FnValidator;
+#[cfg(any(feature = "jwks", feature = "introspection"))]
+pub use self::http::redact as redact_url;
 #[cfg(feature = "introspection")]
 pub use self::introspection::{ClientAuth, IntrospectionValidator, IntrospectionValidatorBuilder};
 #[cfg(feature = "jwks")]

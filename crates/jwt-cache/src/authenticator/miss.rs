@@ -1,0 +1,230 @@
+//! The miss path: past the cache's synchronous answer, a shared lookup (remote validators),
+//! one validation per token however many requests wait for it (single-flight), the lifetime
+//! bound and the revocation check, and the store that does not delay the response.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use tracing::Instrument;
+
+use super::{Decision, Inner, Next, Prior, RevocationUnavailable, ValidationResult, lifetime};
+use crate::cache::{CacheKey, Fill};
+use crate::claims::JwtClaims;
+use crate::clock::{now_ms, now_secs};
+use crate::error::{CacheError, Rejection, ValidationError};
+use crate::stats::{self, Fallback, LookupResult, Tier};
+use crate::token::SignedHash;
+use crate::validator::ValidatedToken;
+
+impl<C: JwtClaims> Inner<C> {
+    /// Resolve a request the in-process answer could not: look up the shared cache (when
+    /// `next` says so), then validate on a miss. Returns the result and the tier that answered.
+    pub(super) async fn resolve(
+        self: Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+        next: Next,
+    ) -> (Result<Arc<C>, Rejection>, &'static str) {
+        let prior = match next {
+            Next::Validate(prior) => prior,
+            Next::LookUp => match self.cache.get(&key, &token).await {
+                Ok(lookup) => match self.decide(key, lookup, Tier::Shared) {
+                    Decision::Hit(claims) => {
+                        self.stats.record_lookup(Tier::Shared, LookupResult::Hit);
+                        return (Ok(claims), "shared");
+                    }
+                    Decision::Done(result) => return (result, "shared"),
+                    Decision::Validate(checked) => Prior { checked },
+                },
+                Err(e) => {
+                    self.stats.record_fallback(Fallback::Lookup);
+                    tracing::debug!(error = %e, "claims cache lookup failed; validating directly");
+                    Prior { checked: None }
+                }
+            },
+        };
+        self.stats.record_miss();
+        let checked = prior.checked.clone();
+        let this = self.clone();
+        let validated = match self
+            .flights
+            .join_or_start(key, self.stats.coalesced_counter(), move || {
+                this.validation_flight(key, token, prior)
+            })
+            .await
+        {
+            Ok(v) => v,
+            Err(rejection) => return (Err(rejection), "validator"),
+        };
+        // Each request applies the revocation answer its own lookup brought back: a request
+        // that joined a validation already under way must not lose a "revoked" that the
+        // leader's older lookup did not see.
+        if let Some(c) = checked
+            && c.revoked
+            && c.applies_to(&validated.meta)
+        {
+            return (Err(Rejection::Revoked), "validator");
+        }
+        (Ok(validated.claims.clone()), "validator")
+    }
+
+    /// One validation, shared by every request that misses on the same key meanwhile.
+    fn validation_flight(
+        self: Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+        prior: Prior,
+    ) -> BoxFuture<'static, ValidationResult<C>> {
+        let span = tracing::debug_span!("jwt_cache.validate", outcome = tracing::field::Empty);
+        Box::pin(
+            async move {
+                let result = self.validate_and_store(key, token, prior).await;
+                let outcome = match &result {
+                    Ok(_) => "valid",
+                    Err(Rejection::Revoked) => "revoked",
+                    Err(r) if r.status() == 503 => "unavailable",
+                    Err(_) => "invalid",
+                };
+                tracing::Span::current().record("outcome", outcome);
+                result
+            }
+            .instrument(span),
+        )
+    }
+
+    /// A miss: validate, bound the lifetime, check revocation, and cache the validation if
+    /// the token stands.
+    async fn validate_and_store(
+        self: Arc<Self>,
+        key: CacheKey,
+        token: Arc<str>,
+        prior: Prior,
+    ) -> ValidationResult<C> {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let (validated, waited) = self.validate_bounded(&token).await;
+        let result = stats::ValidationResult::of(&validated);
+        self.stats.record_validation(result);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.metrics {
+            m.record_validation(started.elapsed(), result);
+        }
+        let validated = match validated {
+            Ok(v) => v,
+            Err(e) => {
+                self.remember_refusal(key, &e);
+                return Err(Rejection::InvalidToken(e));
+            }
+        };
+        if let Err(e) = lifetime::check_lifetime(&self.settings, &validated.meta, now_secs()) {
+            self.remember_refusal(key, &e);
+            return Err(Rejection::InvalidToken(e));
+        }
+        let validated = Arc::new(validated);
+        let signed = SignedHash::of(&token);
+        // The lookup may already have answered for this token's ids (one round trip on Redis).
+        // Its answer is only as fresh as the lookup: used when validation did not wait (a local
+        // validator); after a wait (a remote validator) revocation is asked again.
+        let revoked = match prior
+            .checked
+            .filter(|c| !waited && c.applies_to(&validated.meta))
+        {
+            Some(c) => Ok(c.revoked),
+            None => self.cache.is_revoked(&signed, &validated.meta).await,
+        };
+        match revoked {
+            Ok(false) => {}
+            Ok(true) => return Err(Rejection::Revoked),
+            Err(e) => {
+                self.stats.record_fallback(Fallback::RevocationCheck);
+                tracing::debug!(error = %e, "revocation check failed");
+                if self.settings.revocation_unavailable == RevocationUnavailable::FailClosed {
+                    return Err(Rejection::Unavailable(format!(
+                        "revocation store unavailable: {e}"
+                    )));
+                }
+                // Fail-open: accept on the signature, but do not cache what could not be
+                // checked.
+                return Ok(validated);
+            }
+        }
+        self.store(key, signed, validated.clone(), &token);
+        Ok(validated)
+    }
+
+    /// The validator's answer, or `Unavailable` after `validation_timeout`, and whether it had
+    /// to wait. A validator that answers on its first poll (a local `JwtValidator`) never
+    /// touches the timer; one that waits is bounded by the timeout when running on a tokio
+    /// runtime (whose time driver must then be enabled, as `#[tokio::main]`, axum's and
+    /// actix-rt's runtimes are).
+    async fn validate_bounded(
+        &self,
+        token: &str,
+    ) -> (Result<ValidatedToken<C>, ValidationError>, bool) {
+        let mut fut = self.validator.validate(token);
+        let first = {
+            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+            fut.as_mut().poll(&mut cx)
+        };
+        if let Poll::Ready(r) = first {
+            return (r, false);
+        }
+        if self.settings.validation_timeout.is_zero()
+            || tokio::runtime::Handle::try_current().is_err()
+        {
+            return (fut.await, true);
+        }
+        let result = match tokio::time::timeout(self.settings.validation_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ValidationError::Unavailable(format!(
+                "validator did not answer within {:?}",
+                self.settings.validation_timeout
+            ))),
+        };
+        (result, true)
+    }
+
+    /// Write a validation to the cache without delaying the response.
+    fn store(&self, key: CacheKey, signed: SignedHash, v: Arc<ValidatedToken<C>>, token: &str) {
+        let Some(ttl) = lifetime::ttl_for(&self.settings, &v.meta, now_ms()) else {
+            return;
+        };
+        if let Some(memo) = &self.memo {
+            memo.insert(
+                super::memo::MemoKey(Box::from(token.as_bytes())),
+                key.token,
+            );
+        }
+        // A local validation is kept in process only: reading it back from a shared store
+        // would cost more than verifying again.
+        let fill = if self.local {
+            Fill::Local
+        } else {
+            Fill::Shared
+        };
+        let cache = self.cache.clone();
+        self.fire_and_forget(Box::pin(async move {
+            cache.put(&key, &signed, v, ttl, fill).await
+        }));
+    }
+
+    /// Run a cache write without delaying the response: polled once here (an in-process cache
+    /// finishes at once) and, if it must wait, spawned on the tokio runtime.
+    pub(super) fn fire_and_forget(&self, mut fut: BoxFuture<'static, Result<(), CacheError>>) {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                self.stats.record_cache_error();
+                tracing::debug!(error = %e, "claims cache write failed");
+            }
+            Poll::Pending => match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(fut);
+                }
+                Err(_) => tracing::debug!("no tokio runtime: claims cache write dropped"),
+            },
+        }
+    }
+}
