@@ -300,9 +300,14 @@ pub mod harness {
             self.send_with(&headers).await
         }
 
-        /// Send a request with these headers.
+        /// Send a `GET` with these headers.
         pub async fn send_with(&self, headers: &[(&str, &[u8])]) -> Reply {
-            let mut req = Request::builder().uri("/me");
+            self.send_method("GET", headers).await
+        }
+
+        /// Send a request with this method and these headers.
+        pub async fn send_method(&self, method: &str, headers: &[(&str, &[u8])]) -> Reply {
+            let mut req = Request::builder().method(method).uri("/me");
             for (name, v) in headers {
                 req = req.header(*name, http::HeaderValue::from_bytes(v).unwrap());
             }

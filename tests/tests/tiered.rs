@@ -357,3 +357,52 @@ async fn with_redis_and_the_auth_service_both_down_cached_tokens_follow_the_revo
         assert_eq!(new.status(), 503, "{mode:?}");
     }
 }
+
+/// Security issue 17, item 1: Redis loses its data (here `FLUSHALL`; a failover to a lagging
+/// replica or an eviction does the same) while A keeps its subscriber connection. B's next
+/// revocations restart the sequence numbers at 1 and 2, which A had seen in the old history:
+/// A must still take them (a reset of the log's history is detected by its identity, not its
+/// numbers) within the freshness bound, and keep what it held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_made_after_redis_lost_its_data_reaches_an_instance_that_kept_its_connection()
+{
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let bound = Duration::from_millis(600);
+    let (ca, cb) = (tiered(&url, bound).await, tiered(&url, bound).await);
+    let (a, b) = (auth(ca.clone()), auth(cb));
+    // B revokes one token (its signed part and its jti: two revocations); A follows to 2.
+    let first = rs256(&claims("first"));
+    b.revoke_token(&first).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while ca.view().seq() < 2 {
+        assert!(Instant::now() < deadline, "A never saw the first revocation");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let victim = rs256(&claims("victim"));
+    assert!(accepted(&a, &victim).await, "an L1 hit on A from now on");
+    let resets = || {
+        ca.view()
+            .stats()
+            .resets
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let resets_before = resets();
+    // Redis loses everything; A's connections stay up.
+    assert_eq!(server.command("FLUSHALL").trim(), "+OK");
+    // B revokes the victim: sequence numbers 1 and 2 again.
+    let t0 = Instant::now();
+    b.revoke_token(&victim).await.unwrap();
+    assert!(
+        refused_by(&a, &victim, t0 + bound + Duration::from_millis(400)).await,
+        "A accepted a token revoked after the reset past the freshness bound"
+    );
+    // It stays refused, and what A held from the old history stays too.
+    tokio::time::sleep(bound * 2).await;
+    assert!(!accepted(&a, &victim).await, "the victim was accepted again");
+    assert!(!accepted(&a, &first).await, "a revocation held before the reset was lost");
+    assert!(resets() > resets_before, "the reset was not counted");
+    assert!(ca.view().is_fresh(), "the view recovered");
+}

@@ -41,7 +41,15 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// - No answer within the [`timeout`](IntrospectionValidatorBuilder::timeout), a connection
 ///   error, any non-2xx status, or a body that is not an introspection answer →
 ///   [`ValidationError::Unavailable`] (`503`): the server could not say, which is never
-///   "invalid" and never cached. Cached tokens keep working meanwhile.
+///   "invalid" and never cached. So is an `"active": true` answer whose claims do not decode
+///   (`exp` as a string, a negative `iat`, a field the claims type requires missing).
+///   Cached tokens keep working meanwhile.
+/// - The same claim rules as [`JwtValidator`](crate::JwtValidator): with no audience
+///   configured, an answer naming one is refused (a token for another API); `nbf`/`exp` get
+///   the [`leeway`](IntrospectionValidatorBuilder::leeway); an answer that identifies a
+///   refresh token (`token_type`, `typ`, `token_use`) is refused, or, with
+///   [`token_types`](IntrospectionValidatorBuilder::token_types), any type not listed.
+/// - Redirects are never followed: the request carries the token and the client secret.
 ///
 /// Opaque access tokens are accepted (RFC 6750 `b64token` syntax), not only JWTs.
 ///
@@ -387,8 +395,10 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
         if !audience_ok {
             return Err(ValidationError::WrongAudience);
         }
+        // Claims that do not decode are a malformed answer too (the server's, or a claims type
+        // that does not fit what it answers): 503, not a refusal to remember.
         let claims: C = serde_json::from_slice(&body)
-            .map_err(|e| ValidationError::Malformed(format!("claims: {e}")))?;
+            .map_err(|e| unavailable(format_args!("claims of the answer: {e}")))?;
         Ok(ValidatedToken::new(claims, reg.into_meta(None)))
     }
 
