@@ -58,7 +58,6 @@ pub mod keys {
     pub const ED_PUBLIC: &[u8] = include_bytes!("../data/ed_public.pem");
 }
 
-/// The issuer and audience the helpers use.
 /// A fleet-wide integrity key for tests: 32 bytes of SHA-256 of `seed` (a key with entropy:
 /// one byte repeated is refused).
 pub fn integrity_key(seed: u8) -> [u8; 32] {
@@ -66,6 +65,7 @@ pub fn integrity_key(seed: u8) -> [u8; 32] {
     sha2::Sha256::digest([b'k', seed]).into()
 }
 
+/// The issuer and audience the helpers use.
 pub const ISS: &str = "https://id.example";
 /// The default audience.
 pub const AUD: &str = "content";

@@ -407,9 +407,12 @@ async fn one_subject_cannot_fill_the_revocation_set() {
         .cache(cache.clone())
         .max_revocations_per_subject(50)
         .build_authenticator();
+    let n = AtomicUsize::new(0);
+    // A fresh 60-second token each time (its own jti), as `/dev/token` hands out.
     let short = |sub: &str| {
         let mut c = claims(sub);
         c["exp"] = json!(now() + 60);
+        c["jti"] = json!(format!("{sub}-{}", n.fetch_add(1, Ordering::Relaxed)));
         rs256(&c)
     };
     // Mallory logs out 1000 fresh tokens: every logout succeeds...
