@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # Run every test of the workspace: unit, acceptance, end-to-end and doc tests, and the alert
 # rules' unit tests.
-# Tests that need Redis start their own redis-server (Debian package) on loopback; this script
-# installs it when it is missing and we are root. A Redis test that finds no redis-server
-# fails; JWT_CACHE_SKIP_REDIS_TESTS=1 is the one, explicit way to skip them (refused under CI).
+# Tests that need Redis start their own redis-server (Debian package) on loopback; browser
+# tests start chromedriver. This script installs what is missing when we are root. A test that
+# finds its tool missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# What the tests start for real (Debian packages), installed when missing and we are root:
+# redis-server and redis-sentinel (Redis, Cluster and Sentinel tests), chromium and
+# chromium-driver (browser tests: cookies, CSRF, CORS), prometheus/promtool (alert rules and the
+# scrape test). A test whose tool is missing fails; it never skips.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium chromium-driver)
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing redis-server (Debian package)"
+        echo "==> installing ${missing[*]} (Debian packages)"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
-        # The package starts a system instance on 6379; the tests start their own on free ports.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        # The redis package starts a system instance on 6379; the tests start their own on free ports.
     else
-        echo "warning: redis-server not found; the Redis tests will fail (install redis-server, or set JWT_CACHE_SKIP_REDIS_TESTS=1 to skip them)" >&2
+        echo "warning: ${missing[*]} not found and not root: the tests that need them will fail" >&2
     fi
 fi
-
-# The alert rules are checked and unit-tested with promtool, and an end-to-end test scrapes the
-# demo with a real Prometheus: both from the Debian package `prometheus`, installed the same way.
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "==> installing prometheus (Debian package: prometheus, promtool)"

@@ -2,6 +2,7 @@
 //! validator, and the acceptance suite every `ClaimsCache` implementation must pass.
 
 pub mod redis;
+pub mod tools;
 
 /// Two claims types with one schema difference: `Lenient` accepts a token without `tenant`,
 /// `Strict` refuses it.

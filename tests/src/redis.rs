@@ -1,8 +1,7 @@
 //! Real `redis-server` processes (the Debian package) on loopback, started by the tests.
 //!
-//! A missing `redis-server` is a test failure, everywhere. The one way to run the suite
-//! without Redis is to say so: `JWT_CACHE_SKIP_REDIS_TESTS=1` makes the Redis tests print
-//! `SKIPPED` and return early (never under `CI=true`, where it is refused).
+//! A missing `redis-server` is a test failure, everywhere, like every external tool
+//! ([`crate::tools`]).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,30 +21,11 @@ pub async fn wait_for_key(client: &impl KeysInterface, key: &str) {
 }
 
 /// The explicit, named opt-out of the Redis tests.
-pub const SKIP_ENV: &str = "JWT_CACHE_SKIP_REDIS_TESTS";
-
-/// Whether `redis-server` can be run. Panics when it cannot, unless [`SKIP_ENV`] is `1` (and
-/// `CI` is not `true`): a Redis test never passes silently without Redis.
+/// Whether `redis-server` can be run: always `true`, or a panic naming the package (a Redis
+/// test never passes without Redis). See [`crate::tools::require`].
 pub fn available() -> bool {
-    let ok = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    let opted_out = std::env::var(SKIP_ENV).is_ok_and(|v| v == "1");
-    if opted_out && !ci {
-        eprintln!("SKIPPED: redis-server not found and {SKIP_ENV}=1");
-        return false;
-    }
-    panic!(
-        "redis-server not found: install the Debian package redis-server \
-         (./scripts/test.sh does, as root), or set {SKIP_ENV}=1 to skip the Redis tests"
-    );
+    crate::tools::require("redis-server", "redis-server");
+    true
 }
 
 fn free_port() -> u16 {

@@ -44,7 +44,9 @@ fn free_port() -> u16 {
 
 fn start_driver() -> Driver {
     let port = free_port();
-    let child = Command::new("chromedriver")
+    let chromedriver = jwt_cache_tests::tools::require("chromedriver", "chromium-driver");
+    jwt_cache_tests::tools::require("chromium", "chromium");
+    let child = Command::new(chromedriver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -120,7 +122,9 @@ async fn fetch(client: &fantoccini::Client, url: &str, init: Value) -> (u64, Str
 /// The demo's request counter for one refusal reason, from its Prometheus text.
 fn refusals(text: &str, reason: &str) -> u64 {
     text.lines()
-        .filter(|l| l.starts_with("jwt_cache_requests_total") && l.contains(&format!("reason=\"{reason}\"")))
+        .filter(|l| {
+            l.starts_with("jwt_cache_requests_total") && l.contains(&format!("reason=\"{reason}\""))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -149,7 +153,10 @@ async fn a_browser_cannot_forge_a_cookie_authenticated_post_but_allowed_origins_
     serve(
         demo,
         Router::new()
-            .route("/page", get(|| async { Html("<title>same origin</title>") }))
+            .route(
+                "/page",
+                get(|| async { Html("<title>same origin</title>") }),
+            )
             .merge(jwt_cache_demo::app_with_origins(
                 config.auth,
                 config.issuer,
@@ -191,13 +198,13 @@ async fn a_browser_cannot_forge_a_cookie_authenticated_post_but_allowed_origins_
 
     // 2. A cross-site form POST (a page on another site submits to /logout): refused, and the
     //    token still works.
-    client
-        .goto(&format!("{evil_origin}/forge"))
-        .await
-        .unwrap();
+    client.goto(&format!("{evil_origin}/forge")).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while refusals(&telemetry.text().unwrap(), "cross_site") == 0 {
-        assert!(Instant::now() < deadline, "the forged POST never reached the demo");
+        assert!(
+            Instant::now() < deadline,
+            "the forged POST never reached the demo"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let still = reqwest::Client::new()
@@ -235,7 +242,11 @@ async fn a_browser_cannot_forge_a_cookie_authenticated_post_but_allowed_origins_
         .send()
         .await
         .unwrap();
-    assert_eq!(after.status(), 401, "the allowed origin's logout took effect");
+    assert_eq!(
+        after.status(),
+        401,
+        "the allowed origin's logout took effect"
+    );
 
     // 4. The same fetch from the other origin: CORS withholds the answer, and the server
     //    refuses the cookie on the unsafe method anyway.
@@ -249,10 +260,7 @@ async fn a_browser_cannot_forge_a_cookie_authenticated_post_but_allowed_origins_
         ),
     )
     .await;
-    client
-        .goto(&format!("{evil_origin}/blank"))
-        .await
-        .unwrap();
+    client.goto(&format!("{evil_origin}/blank")).await.unwrap();
     let before = refusals(&telemetry.text().unwrap(), "cross_site");
     let (status, _) = fetch(
         &client,
@@ -263,7 +271,10 @@ async fn a_browser_cannot_forge_a_cookie_authenticated_post_but_allowed_origins_
     assert_eq!(status, 0, "an opaque answer");
     let deadline = Instant::now() + Duration::from_secs(10);
     while refusals(&telemetry.text().unwrap(), "cross_site") == before {
-        assert!(Instant::now() < deadline, "the no-cors POST never reached the demo");
+        assert!(
+            Instant::now() < deadline,
+            "the no-cors POST never reached the demo"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let bob = reqwest::Client::new()
@@ -272,6 +283,10 @@ async fn a_browser_cannot_forge_a_cookie_authenticated_post_but_allowed_origins_
         .send()
         .await
         .unwrap();
-    assert_eq!(bob.status(), 200, "a no-cors logout from another site went through");
+    assert_eq!(
+        bob.status(),
+        200,
+        "a no-cors logout from another site went through"
+    );
     client.close().await.unwrap();
 }

@@ -2,8 +2,8 @@
 //! a Prometheus on loopback scrapes it every second with the repository's alert rules loaded,
 //! and the counters are read back through Prometheus' HTTP API.
 //!
-//! Without a `prometheus` binary the test says so and passes, except under `CI=true`, where it
-//! fails (`scripts/test.sh` installs the package when it runs as root).
+//! Without a `prometheus` binary the test fails (`scripts/test.sh` installs the package when it
+//! runs as root).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,19 +12,7 @@ use std::time::{Duration, Instant};
 use jwt_cache_example_support::{Vars, from_vars};
 
 fn prometheus() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("prometheus"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "prometheus not found under CI=true (apt-get install prometheus)"
-        );
-        eprintln!("prometheus not found: skipping (apt-get install prometheus)");
-    }
-    found
+    Some(jwt_cache_tests::tools::require("prometheus", "prometheus"))
 }
 
 /// Kills the Prometheus process and removes its directory when the test ends.

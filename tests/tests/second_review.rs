@@ -56,7 +56,9 @@ async fn introspection_never_follows_a_redirect_with_the_token_and_the_secret() 
         .build()
         .unwrap();
     let stack = Stack::new(JwtCacheLayer::builder(v).build());
-    let r = stack.send(Some(&attacker.opaque_token(Some("alice")))).await;
+    let r = stack
+        .send(Some(&attacker.opaque_token(Some("alice"))))
+        .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
     assert_eq!(
         attacker.stats().introspections,
@@ -69,7 +71,9 @@ async fn introspection_never_follows_a_redirect_with_the_token_and_the_secret() 
 async fn a_key_set_endpoint_redirecting_elsewhere_hands_us_no_key() {
     let (attacker, attacker_base) = Issuer::spawn(|_| {}).await.unwrap();
     let victim = redirector(attacker_base.clone()).await;
-    let started = JwksKeySource::builder(format!("{victim}/jwks")).start().await;
+    let started = JwksKeySource::builder(format!("{victim}/jwks"))
+        .start()
+        .await;
     let err = started.unwrap_err().to_string();
     assert!(err.contains("redirect"), "{err}");
     // Started anyway (retrying in the background): a token signed with the attacker's key is
@@ -84,7 +88,11 @@ async fn a_key_set_endpoint_redirecting_elsewhere_hands_us_no_key() {
     let stack = Stack::new(JwtCacheLayer::builder(v).build());
     let r = stack.send(Some(&attacker.token("mallory"))).await;
     assert_ne!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(attacker.stats().jwks, 0, "the attacker's key set was fetched");
+    assert_eq!(
+        attacker.stats().jwks,
+        0,
+        "the attacker's key set was fetched"
+    );
     // Discovery redirecting elsewhere: refused too.
     let err = JwksKeySource::discover(victim.clone())
         .start()
@@ -236,7 +244,9 @@ async fn refresh_tokens_are_refused_where_the_answer_identifies_them() {
         .build()
         .unwrap();
     let stack = Stack::new(JwtCacheLayer::builder(strict).build());
-    server.answer(active(json!({"aud": "content", "token_type": "access_token"})));
+    server.answer(active(
+        json!({"aud": "content", "token_type": "access_token"}),
+    ));
     assert_eq!(stack.send(Some(&opaque(21))).await.status, StatusCode::OK);
     server.answer(active(json!({"aud": "content"})));
     assert_eq!(
@@ -251,7 +261,9 @@ async fn an_answers_nbf_and_exp_get_the_leeway() {
     let v = server.builder().audience("content").build().unwrap();
     let stack = Stack::new(JwtCacheLayer::builder(v).build());
     // The authorization server's clock is 30 s ahead: within the default 60 s leeway.
-    server.answer(active(json!({"aud": "content", "nbf": now() + 30, "iat": now() + 30})));
+    server.answer(active(
+        json!({"aud": "content", "nbf": now() + 30, "iat": now() + 30}),
+    ));
     let r = stack.send(Some(&opaque(30))).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     server.answer(active(json!({"aud": "content", "nbf": now() + 300})));
@@ -317,7 +329,8 @@ async fn a_cookie_token_authenticates_an_unsafe_method_only_same_origin_or_from_
     let cookie = format!("session={token}");
     let bearer = format!("Bearer {token}");
     let c = cookie.as_bytes();
-    let cases: Vec<(&str, Vec<(&str, &[u8])>, StatusCode)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a [u8])>, StatusCode);
+    let cases: Vec<Case<'_>> = vec![
         // The forged form post of the review: refused.
         (
             "POST",
@@ -328,14 +341,30 @@ async fn a_cookie_token_authenticates_an_unsafe_method_only_same_origin_or_from_
             ],
             StatusCode::FORBIDDEN,
         ),
-        ("POST", vec![("cookie", c), ("sec-fetch-site", b"same-site")], StatusCode::FORBIDDEN),
-        ("DELETE", vec![("cookie", c)], StatusCode::FORBIDDEN),
-        ("PUT", vec![("cookie", c), ("origin", b"null")], StatusCode::FORBIDDEN),
-        // Same-origin by fetch metadata, or by Origin = Host from a browser without it.
-        ("POST", vec![("cookie", c), ("sec-fetch-site", b"same-origin")], StatusCode::OK),
         (
             "POST",
-            vec![("cookie", c), ("origin", b"http://api.example"), ("host", b"api.example")],
+            vec![("cookie", c), ("sec-fetch-site", b"same-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        ("DELETE", vec![("cookie", c)], StatusCode::FORBIDDEN),
+        (
+            "PUT",
+            vec![("cookie", c), ("origin", b"null")],
+            StatusCode::FORBIDDEN,
+        ),
+        // Same-origin by fetch metadata, or by Origin = Host from a browser without it.
+        (
+            "POST",
+            vec![("cookie", c), ("sec-fetch-site", b"same-origin")],
+            StatusCode::OK,
+        ),
+        (
+            "POST",
+            vec![
+                ("cookie", c),
+                ("origin", b"http://api.example"),
+                ("host", b"api.example"),
+            ],
             StatusCode::OK,
         ),
         // An allowed origin.
@@ -349,7 +378,11 @@ async fn a_cookie_token_authenticates_an_unsafe_method_only_same_origin_or_from_
             StatusCode::OK,
         ),
         // Safe methods, and bearer headers, are not affected.
-        ("GET", vec![("cookie", c), ("sec-fetch-site", b"cross-site")], StatusCode::OK),
+        (
+            "GET",
+            vec![("cookie", c), ("sec-fetch-site", b"cross-site")],
+            StatusCode::OK,
+        ),
         (
             "POST",
             vec![
@@ -485,7 +518,10 @@ async fn the_demo_starts_dev_mode_only_when_nothing_is_configured() {
     // An integrity key without Redis would be silently ignored: refused.
     let err = from_vars(
         "demo",
-        &Vars::from_pairs([("JWT_CACHE_INTEGRITY_KEY", "9f2c4e1a7b3d8c60e5f14a2b9c7d3e8f")]),
+        &Vars::from_pairs([(
+            "JWT_CACHE_INTEGRITY_KEY",
+            "9f2c4e1a7b3d8c60e5f14a2b9c7d3e8f",
+        )]),
     )
     .await
     .unwrap_err();
@@ -498,7 +534,10 @@ async fn the_demo_starts_dev_mode_only_when_nothing_is_configured() {
     // Nothing configured: dev mode, whose tokens name the dev issuer and audience.
     let dev = from_vars("demo", &Vars::from_pairs([])).await.unwrap();
     let issuer = dev.issuer.expect("dev mode");
-    assert_eq!((issuer.iss.as_str(), issuer.aud.as_str()), ("jwt-cache-demo", "jwt-cache-demo"));
+    assert_eq!(
+        (issuer.iss.as_str(), issuer.aud.as_str()),
+        ("jwt-cache-demo", "jwt-cache-demo")
+    );
 }
 
 // Item 8: URLs printed or logged are redacted.
@@ -531,7 +570,10 @@ async fn urls_in_the_banner_and_debug_output_are_redacted() {
     .build()
     .unwrap();
     let debug = format!("{v:?}");
-    assert!(!debug.contains("SUPERSECRET") && !debug.contains("CLIENTSECRET"), "{debug}");
+    assert!(
+        !debug.contains("SUPERSECRET") && !debug.contains("CLIENTSECRET"),
+        "{debug}"
+    );
 }
 
 // Also fixed: one rejection path, one classification, integrity-key entropy.
@@ -587,12 +629,16 @@ async fn actix_require_scope_answers_with_the_middlewares_handler() {
     let auth = JwtCacheBuilder::<StandardClaims>::new(rs256_validator(AUD))
         .realm("api")
         .build_authenticator();
-    let mw = jwt_cache_actix::JwtCacheMiddleware::from(auth)
-        .on_rejection(|r| HttpResponse::build(actix_web::http::StatusCode::from_u16(r.status()).unwrap()).body(format!("custom: {}", r.description())));
+    let mw = jwt_cache_actix::JwtCacheMiddleware::from(auth).on_rejection(|r| {
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(r.status()).unwrap())
+            .body(format!("custom: {}", r.description()))
+    });
     let app = test::init_service(
         App::new().wrap(mw).service(
             web::scope("/admin")
-                .wrap(jwt_cache_actix::RequireScope::<StandardClaims>::scope("admin"))
+                .wrap(jwt_cache_actix::RequireScope::<StandardClaims>::scope(
+                    "admin",
+                ))
                 .route("", web::get().to(HttpResponse::Ok)),
         ),
     )
@@ -613,7 +659,13 @@ async fn the_same_bytes_get_the_same_answer_on_every_path() {
     let layer = JwtCacheLayer::builder(rs256_validator(AUD)).build();
     let auth = layer.authenticator().clone();
     let stack = Stack::new(layer);
-    for bytes in ["abc$def.ghi.jkl", "a.b", "not a token", "a.b.c.d.e", "x=y.z.w"] {
+    for bytes in [
+        "abc$def.ghi.jkl",
+        "a.b",
+        "not a token",
+        "a.b.c.d.e",
+        "x=y.z.w",
+    ] {
         let direct = auth.authenticate(bytes).await.unwrap_err();
         let header = stack.send(Some(bytes)).await;
         assert_eq!(
@@ -626,7 +678,10 @@ async fn the_same_bytes_get_the_same_answer_on_every_path() {
 
 #[test]
 fn an_integrity_key_without_entropy_is_refused() {
-    for weak in [[b'a'; 32].to_vec(), b"abababababababababababababababab".to_vec()] {
+    for weak in [
+        [b'a'; 32].to_vec(),
+        b"abababababababababababababababab".to_vec(),
+    ] {
         let err = jwt_cache::check_secret_entropy(&weak).unwrap_err();
         assert!(err.to_string().contains("openssl rand"), "{err}");
     }

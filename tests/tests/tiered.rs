@@ -378,7 +378,10 @@ async fn a_revocation_made_after_redis_lost_its_data_reaches_an_instance_that_ke
     b.revoke_token(&first).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(3);
     while ca.view().seq() < 2 {
-        assert!(Instant::now() < deadline, "A never saw the first revocation");
+        assert!(
+            Instant::now() < deadline,
+            "A never saw the first revocation"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let victim = rs256(&claims("victim"));
@@ -401,8 +404,14 @@ async fn a_revocation_made_after_redis_lost_its_data_reaches_an_instance_that_ke
     );
     // It stays refused, and what A held from the old history stays too.
     tokio::time::sleep(bound * 2).await;
-    assert!(!accepted(&a, &victim).await, "the victim was accepted again");
-    assert!(!accepted(&a, &first).await, "a revocation held before the reset was lost");
+    assert!(
+        !accepted(&a, &victim).await,
+        "the victim was accepted again"
+    );
+    assert!(
+        !accepted(&a, &first).await,
+        "a revocation held before the reset was lost"
+    );
     assert!(resets() > resets_before, "the reset was not counted");
     assert!(ca.view().is_fresh(), "the view recovered");
 }

@@ -561,9 +561,7 @@ where
             ),
             Err(rejection) => {
                 let mut response = rejection_response(&rejection, None);
-                response
-                    .extensions_mut()
-                    .insert(ScopeRefused(rejection));
+                response.extensions_mut().insert(ScopeRefused(rejection));
                 let res = req.into_response(response);
                 futures_util::future::Either::Right(ready(Ok(res.map_into_right_body())))
             }

@@ -64,8 +64,11 @@ pub(crate) fn new_head() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let id = std::collections::hash_map::RandomState::new()
-        .hash_one((n, std::time::SystemTime::now(), std::process::id()));
+    let id = std::collections::hash_map::RandomState::new().hash_one((
+        n,
+        std::time::SystemTime::now(),
+        std::process::id(),
+    ));
     id.max(1)
 }
 

@@ -239,7 +239,7 @@ pub fn check_secret_entropy(secret: &[u8]) -> Result<(), ConfigError> {
         });
     }
     let n = secret.len();
-    if (1..=n / 2).any(|p| n % p == 0 && secret.chunks(p).all(|c| c == &secret[..p])) {
+    if (1..=n / 2).any(|p| n.is_multiple_of(p) && secret.chunks(p).all(|c| c == &secret[..p])) {
         return Err(ConfigError::LowEntropySecret {
             why: "a shorter pattern repeated",
         });

@@ -21,9 +21,7 @@ pub use crate::authenticator::{AuthStats, Authenticator, JwtCacheBuilder, Revoca
 pub use crate::cache::claims_cache::ClaimsCache;
 pub use crate::cache::memory::MemoryCache;
 pub use crate::claims::{Audience, JwtClaims, Requirement, Scopes, StandardClaims};
-pub use crate::error::{
-    CacheError, ConfigError, Rejection, ValidationError, check_secret_entropy,
-};
+pub use crate::error::{CacheError, ConfigError, Rejection, ValidationError, check_secret_entropy};
 #[cfg(feature = "tower")]
 pub use crate::middleware::layer::JwtCacheLayer;
 pub use crate::validator::issuers::Issuers;

@@ -77,9 +77,8 @@ impl RequestOutcome {
     /// The outcome of a refusal.
     pub(crate) fn of(r: &Rejection) -> Self {
         match r {
-            Rejection::Unavailable(_) | Rejection::InvalidToken(ValidationError::Unavailable(_)) => {
-                Self::Unavailable
-            }
+            Rejection::Unavailable(_)
+            | Rejection::InvalidToken(ValidationError::Unavailable(_)) => Self::Unavailable,
             Rejection::MissingToken => Self::MissingToken,
             Rejection::InvalidRequest(_) => Self::InvalidRequest,
             Rejection::Revoked => Self::Revoked,
@@ -361,11 +360,11 @@ mod tests {
             (Rejection::InvalidRequest("x"), "invalid_request"),
             (Rejection::Revoked, "revoked"),
             (Rejection::CrossSite, "cross_site"),
-            (Rejection::InsufficientScope("s".into()), "insufficient_scope"),
             (
-                Rejection::InvalidToken(ValidationError::Expired),
-                "expired",
+                Rejection::InsufficientScope("s".into()),
+                "insufficient_scope",
             ),
+            (Rejection::InvalidToken(ValidationError::Expired), "expired"),
             (
                 Rejection::InvalidToken(ValidationError::Inactive),
                 "inactive",

@@ -225,7 +225,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
 ];
 
 /// Variables of the test harness that share a prefix, and are not the examples' to refuse.
-const HARNESS_VARIABLES: &[&str] = &["JWT_CACHE_SKIP_REDIS_TESTS", "JWT_CACHE_SOAK_SECS"];
+const HARNESS_VARIABLES: &[&str] = &["JWT_CACHE_SOAK_SECS"];
 
 /// The prefixes whose unknown variables stop start-up.
 const OWNED_PREFIXES: &[&str] = &["JWT_", "INTROSPECTION_", "REDIS_", "AUTH_"];
@@ -328,7 +328,9 @@ fn check_consistency(vars: &Vars) -> Result<(), String> {
     }
     for v in ["JWT_CACHE_INTEGRITY_KEY", "JWT_CACHE_INTEGRITY_KEY_FILE"] {
         if vars.get(v).is_some() && vars.get("REDIS_URL").is_none() {
-            return Err(format!("{v} is set without REDIS_URL (it authenticates claims in Redis)"));
+            return Err(format!(
+                "{v} is set without REDIS_URL (it authenticates claims in Redis)"
+            ));
         }
     }
     if vars.get("JWT_COOKIE_ALLOWED_ORIGINS").is_some() && vars.get("JWT_COOKIE").is_none() {

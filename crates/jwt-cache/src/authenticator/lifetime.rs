@@ -82,9 +82,7 @@ pub(crate) fn ttl_for(settings: &Settings, meta: &TokenMeta, now_ms: u64) -> Opt
 pub(crate) fn revocation_ttl(settings: &Settings, meta: &TokenMeta, now: u64) -> Duration {
     let lifetime = settings.max_token_lifetime;
     let left = match effective_exp(settings, meta) {
-        Some(exp) => {
-            Duration::from_secs(exp.saturating_sub(now).saturating_add(1)).min(lifetime)
-        }
+        Some(exp) => Duration::from_secs(exp.saturating_sub(now).saturating_add(1)).min(lifetime),
         None => lifetime,
     };
     left.saturating_add(REVOCATION_MARGIN)
@@ -93,7 +91,9 @@ pub(crate) fn revocation_ttl(settings: &Settings, meta: &TokenMeta, now: u64) ->
 /// How long a revocation not made from one token (a `jti` or a subject named by the caller)
 /// is kept: the longest any token it covers can live, plus [`REVOCATION_MARGIN`].
 pub(crate) fn full_revocation_ttl(settings: &Settings) -> Duration {
-    settings.max_token_lifetime.saturating_add(REVOCATION_MARGIN)
+    settings
+        .max_token_lifetime
+        .saturating_add(REVOCATION_MARGIN)
 }
 
 #[cfg(test)]
@@ -127,7 +127,10 @@ mod tests {
             revocation_ttl(&s, &meta(None, Some(now - 100)), now),
             s.max_token_lifetime - Duration::from_secs(99) + REVOCATION_MARGIN
         );
-        assert_eq!(revocation_ttl(&s, &meta(None, None), now), full_revocation_ttl(&s));
+        assert_eq!(
+            revocation_ttl(&s, &meta(None, None), now),
+            full_revocation_ttl(&s)
+        );
     }
 
     #[test]

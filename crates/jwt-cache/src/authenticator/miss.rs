@@ -191,10 +191,7 @@ impl<C: JwtClaims> Inner<C> {
             return;
         };
         if let Some(memo) = &self.memo {
-            memo.insert(
-                super::memo::MemoKey(Box::from(token.as_bytes())),
-                key.token,
-            );
+            memo.insert(super::memo::MemoKey(Box::from(token.as_bytes())), key.token);
         }
         // A local validation is kept in process only: reading it back from a shared store
         // would cost more than verifying again.

@@ -78,11 +78,19 @@ where
             // The in-process cache answered: no state machine, straight to the service.
             Outcome::Authenticated(claims) => {
                 req.extensions_mut().insert(claims);
-                ResponseFuture::calling(inner.call(req), self.handler.clone(), self.auth.realm_arc())
+                ResponseFuture::calling(
+                    inner.call(req),
+                    self.handler.clone(),
+                    self.auth.realm_arc(),
+                )
             }
             Outcome::Anonymous(marker) => {
                 req.extensions_mut().insert(marker);
-                ResponseFuture::calling(inner.call(req), self.handler.clone(), self.auth.realm_arc())
+                ResponseFuture::calling(
+                    inner.call(req),
+                    self.handler.clone(),
+                    self.auth.realm_arc(),
+                )
             }
             Outcome::Rejected(rejection) => {
                 ResponseFuture::rejected(self.handler.respond(rejection, self.auth.realm()))

@@ -109,10 +109,7 @@ pub(crate) fn redirect_target(resp: &reqwest::Response) -> String {
         None if resp.url().as_str().is_empty() => None,
         None => Some(resp.url().clone()),
     };
-    target.map_or_else(
-        || "<none>".to_owned(),
-        |u| u.origin().ascii_serialization(),
-    )
+    target.map_or_else(|| "<none>".to_owned(), |u| u.origin().ascii_serialization())
 }
 
 #[cfg(test)]
@@ -125,7 +122,10 @@ mod tests {
             redact("https://u:secret@id.example/introspect?key=abc#x"),
             "https://***@id.example/introspect?***"
         );
-        assert_eq!(redact("http://127.0.0.1:4000/jwks"), "http://127.0.0.1:4000/jwks");
+        assert_eq!(
+            redact("http://127.0.0.1:4000/jwks"),
+            "http://127.0.0.1:4000/jwks"
+        );
         assert_eq!(redact("not a url secret"), "<unparsable URL>");
     }
 

@@ -527,13 +527,12 @@ async fn discover(fetch: &Fetch, issuer: &str, timeout: Duration) -> Result<Stri
     let doc = fetch_bounded(fetch, &url, timeout)
         .await
         .map_err(|e| ConfigError::KeySource(format!("discovery: {e}")))?;
-    let d: Discovery = serde_json::from_slice(&doc.body)
-        .map_err(|e| {
-            ConfigError::KeySource(format!(
-                "discovery document at {}: {e}",
-                super::http::redact(&url)
-            ))
-        })?;
+    let d: Discovery = serde_json::from_slice(&doc.body).map_err(|e| {
+        ConfigError::KeySource(format!(
+            "discovery document at {}: {e}",
+            super::http::redact(&url)
+        ))
+    })?;
     if d.issuer != issuer {
         return Err(ConfigError::KeySource(format!(
             "discovery document at {} names issuer {:?}, not {:?}",
