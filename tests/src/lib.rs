@@ -192,6 +192,11 @@ where
 
 pub mod suite;
 
+/// The repository's README, whose Rust examples are compiled as doc tests here (this crate has
+/// every adapter among its dependencies).
+#[doc = include_str!("../../README.md")]
+pub mod readme {}
+
 /// Driving a `JwtCacheLayer` over a trivial inner service.
 pub mod harness {
     use std::convert::Infallible;

@@ -116,6 +116,16 @@ impl RedisServer {
     /// Start it again on the same port (empty: no persistence).
     pub fn restart(&mut self) {
         self.kill();
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        self.spawn();
+    }
+
+    /// Save a snapshot, kill it, and start it again on the same port from that snapshot (a
+    /// restart that keeps its data).
+    pub fn restart_with_data(&mut self) {
+        let saved = self.command("SAVE");
+        assert!(saved.starts_with("+OK"), "SAVE: {saved}");
+        self.kill();
         self.spawn();
     }
 
@@ -190,6 +200,18 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Start `n` (≥ 3) cluster-enabled servers and join them with `redis-cli --cluster create`.
     pub fn start(n: usize) -> Option<Self> {
+        Self::start_with_replicas(n, 0, 5000)
+    }
+
+    /// `masters` masters with `replicas` replicas each; a node is failed over after
+    /// `node_timeout_ms` without an answer.
+    pub fn start_with_replicas(
+        masters: usize,
+        replicas: usize,
+        node_timeout_ms: u64,
+    ) -> Option<Self> {
+        let n = masters * (1 + replicas);
+        let timeout = node_timeout_ms.to_string();
         let mut nodes = Vec::new();
         for _ in 0..n {
             // Each node has its own --dir, so one config file name serves all.
@@ -199,7 +221,7 @@ impl RedisCluster {
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "5000",
+                &timeout,
             ])?);
         }
         let addrs: Vec<String> = nodes
@@ -209,7 +231,7 @@ impl RedisCluster {
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("running redis-cli --cluster create (package redis-tools)");
         assert!(
@@ -217,18 +239,93 @@ impl RedisCluster {
             "redis-cli --cluster create failed: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ok = nodes
+        let cluster = RedisCluster { nodes };
+        cluster.wait_ok();
+        if replicas > 0 {
+            // Every replica attached and in sync before anyone relies on a failover.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while cluster
+                .nodes
                 .iter()
+                .filter(|n| n.command("ROLE").contains("slave"))
+                .count()
+                < masters * replicas
+                || cluster.nodes.iter().any(|n| {
+                    n.command("INFO replication")
+                        .contains("master_link_status:down")
+                })
+            {
+                assert!(Instant::now() < deadline, "replicas never attached");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Some(cluster)
+    }
+
+    /// Wait until every running node says `cluster_state:ok`.
+    pub fn wait_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = self
+                .nodes
+                .iter()
+                .filter(|n| n.child.is_some())
                 .all(|n| n.command("CLUSTER INFO").contains("cluster_state:ok"));
             if ok {
-                break;
+                return;
             }
             assert!(Instant::now() < deadline, "cluster did not reach state ok");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(RedisCluster { nodes })
+    }
+
+    /// The index in [`nodes`](Self::nodes) of the master serving the slot of `hash_tag`.
+    pub fn master_of(&self, hash_tag: &str) -> usize {
+        self.serving(hash_tag)
+            .unwrap_or_else(|| panic!("no connected master serves the slot of {hash_tag:?}"))
+    }
+
+    /// [`master_of`](Self::master_of), or `None` while no connected master serves the slot (a
+    /// failover under way).
+    pub fn serving(&self, hash_tag: &str) -> Option<usize> {
+        let live = self
+            .nodes
+            .iter()
+            .find(|n| n.child.is_some())
+            .expect("a live node");
+        let slot: u16 = live
+            .command(&format!("CLUSTER KEYSLOT {hash_tag}"))
+            .trim()
+            .trim_start_matches(':')
+            .parse()
+            .expect("a slot");
+        let nodes = live.command("CLUSTER NODES");
+        for line in nodes.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            if f.len() < 9
+                || !f[2].contains("master")
+                || f[2].contains("fail")
+                || f[7] != "connected"
+            {
+                continue;
+            }
+            let serves = f[8..].iter().any(|range| match range.split_once('-') {
+                Some((a, b)) => {
+                    a.parse::<u16>().is_ok_and(|a| a <= slot)
+                        && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                }
+                None => range.parse::<u16>().is_ok_and(|s| s == slot),
+            });
+            if serves {
+                let port: u16 = f[1]
+                    .split(['@', ':'])
+                    .nth(1)
+                    .and_then(|p| p.parse().ok())
+                    .expect("a port");
+                return self.nodes.iter().position(|n| n.port == port);
+            }
+        }
+        None
     }
 
     /// `redis-cluster://127.0.0.1:<p1>?node=127.0.0.1:<p2>&…`
@@ -242,11 +339,14 @@ impl RedisCluster {
     }
 }
 
-/// A Redis Sentinel (`redis-server --sentinel`) monitoring one master as `mymaster`.
+/// A Redis Sentinel (`redis-sentinel`) monitoring one master as `mymaster`, with a replica
+/// when asked for one.
 #[derive(Debug)]
 pub struct RedisSentinel {
     /// The monitored master.
     pub master: RedisServer,
+    /// Its replica, if started with one.
+    pub replica: Option<RedisServer>,
     /// The sentinel process.
     sentinel: RedisServer,
 }
@@ -254,7 +354,31 @@ pub struct RedisSentinel {
 impl RedisSentinel {
     /// Start a master and a sentinel watching it.
     pub fn start() -> Option<Self> {
+        Self::start_with(false, 5000)
+    }
+
+    /// A master, a replica of it, and a sentinel that fails over after `down_after_ms`.
+    pub fn start_with_replica(down_after_ms: u64) -> Option<Self> {
+        Self::start_with(true, down_after_ms)
+    }
+
+    fn start_with(with_replica: bool, down_after_ms: u64) -> Option<Self> {
         let master = RedisServer::start()?;
+        let replica = if with_replica {
+            let port = master.port.to_string();
+            let r = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port])?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !r
+                .command("INFO replication")
+                .contains("master_link_status:up")
+            {
+                assert!(Instant::now() < deadline, "the replica never synced");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Some(r)
+        } else {
+            None
+        };
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("jwt-cache-sentinel-{}-{port}", std::process::id()));
@@ -265,7 +389,8 @@ impl RedisSentinel {
             format!(
                 "port {port}\nbind 127.0.0.1\ndir {}\n\
                  sentinel monitor mymaster 127.0.0.1 {} 1\n\
-                 sentinel down-after-milliseconds mymaster 5000\n",
+                 sentinel down-after-milliseconds mymaster {down_after_ms}\n\
+                 sentinel failover-timeout mymaster 10000\n",
                 dir.display(),
                 master.port
             ),
@@ -295,7 +420,59 @@ impl RedisSentinel {
             assert!(Instant::now() < deadline, "sentinel never saw the master");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(RedisSentinel { master, sentinel })
+        if with_replica {
+            // The sentinel must know the replica before it can promote it.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while !sentinel
+                .command("SENTINEL replicas mymaster")
+                .contains(&replica.as_ref().expect("replica").port.to_string())
+            {
+                assert!(Instant::now() < deadline, "sentinel never saw the replica");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Some(RedisSentinel {
+            master,
+            replica,
+            sentinel,
+        })
+    }
+
+    /// The port the sentinel names as the master now.
+    pub fn master_port(&self) -> Option<u16> {
+        let reply = self
+            .sentinel
+            .command("SENTINEL get-master-addr-by-name mymaster");
+        // *2 $9 127.0.0.1 $5 <port>
+        reply.lines().nth(4).and_then(|p| p.trim().parse().ok())
+    }
+
+    /// Kill the master and wait until the sentinel has promoted the replica.
+    pub fn fail_over(&mut self) {
+        let replica = self.replica.as_ref().expect("a replica").port;
+        self.master.kill();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.master_port() != Some(replica) {
+            assert!(
+                Instant::now() < deadline,
+                "sentinel never promoted the replica"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self
+            .replica
+            .as_ref()
+            .expect("replica")
+            .command("ROLE")
+            .contains("master")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the replica never took the master role"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `redis-sentinel://127.0.0.1:<sentinel port>/0?sentinelServiceName=mymaster`

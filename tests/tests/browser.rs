@@ -23,6 +23,12 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The browser outlives a killed driver (a failed test never closes its session):
+        // end every process started with this test's profile.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self._profile.0.as_os_str())
+            .status();
     }
 }
 

@@ -264,6 +264,7 @@ async fn every_metric_named_by_the_rules_the_operations_guide_and_the_dashboard_
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for file in [
         "deploy/prometheus/jwt-cache.rules.yml",
+        "deploy/grafana/jwt-cache.json",
         "docs/operations.md",
     ] {
         let text = std::fs::read_to_string(root.join(file)).unwrap();

@@ -533,6 +533,64 @@ async fn a_signed_value_replayed_after_its_lifetime_is_refused() {
     assert_eq!(c.stats().decode_errors(), decode_errors + 1);
 }
 
+/// The tag covers `not_after`: a captured value whose expiry is moved forward, tag kept, is a
+/// miss, end to end (the `not_after` check alone would accept it).
+#[tokio::test]
+async fn a_signed_value_with_its_expiry_moved_forward_is_refused() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let v = remote();
+    let c = cache(&server.url()).await;
+    let layer = JwtCacheLayer::builder(v.clone())
+        .cache(c.clone())
+        .ttl(Duration::from_secs(1))
+        .build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    let entry = c.entry_key(&layer.authenticator().cache_key(&token));
+    wait_for_key(c.client(), &entry).await;
+    let mut captured: Vec<u8> = c.client().get(entry.clone()).await.unwrap();
+    // version (1) | tag (32) | not_after (8, big-endian ms) | payload
+    assert_eq!(captured[0], b'4', "a signed value");
+    let later = jwt_cache::cache::now_ms() + 3_600_000;
+    captured[33..41].copy_from_slice(&later.to_be_bytes());
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    plant(c.client(), entry.clone(), captured).await;
+    let calls = v.calls();
+    let decode_errors = c.stats().decode_errors();
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    assert_eq!(v.calls(), calls + 1, "the extended value was served");
+    assert_eq!(c.stats().decode_errors(), decode_errors + 1);
+}
+
+/// A well-formed *unsigned* value (what a cache without the key writes: version `3`, the
+/// real payload) planted under a cache that has an integrity key is a miss.
+#[tokio::test]
+async fn a_well_formed_unsigned_value_is_refused_by_a_cache_with_a_key() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let v = remote();
+    let c = cache(&server.url()).await;
+    let layer = JwtCacheLayer::builder(v.clone()).cache(c.clone()).build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    let entry = c.entry_key(&layer.authenticator().cache_key(&token));
+    wait_for_key(c.client(), &entry).await;
+    let signed: Vec<u8> = c.client().get(entry.clone()).await.unwrap();
+    let mut unsigned = vec![b'3'];
+    unsigned.extend_from_slice(&signed[33..]);
+    plant(c.client(), entry.clone(), unsigned).await;
+    // A second instance (empty L1: the same process would answer from memory).
+    let other = Stack::new(JwtCacheLayer::builder(v.clone()).cache(c.clone()).build());
+    let calls = v.calls();
+    assert_eq!(other.send(Some(&token)).await.status, 200);
+    assert_eq!(v.calls(), calls + 1, "the unsigned value was served");
+}
+
 /// A remote validator over a cache that shares unsigned claims (the insecure opt-in), and a
 /// stack over it.
 async fn insecure_stack(

@@ -177,6 +177,14 @@ async fn a_cached_introspection_lives_no_longer_than_the_exp_it_returned() {
     tokio::time::sleep(Duration::from_millis(2600)).await;
     let r = stack.send(Some(&token)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    // What was stored lived until the answer's exp, no longer: the request past it was a
+    // miss that asked the server again (an entry kept longer would have been a hit, and
+    // within the 60 s leeway, accepted).
+    assert_eq!(
+        issuer.stats().introspections,
+        2,
+        "the cached answer outlived its exp"
+    );
 }
 
 /// The design note's `validate_token` over HTTP, as a closure: here the issuer's introspection

@@ -147,18 +147,25 @@ async fn an_instance_started_after_a_revocation_refuses_the_token_from_its_first
     assert!(accepted(&c, &other).await);
 }
 
-/// Whether `a` refuses `token` at every poll from `from` until `until`, and refuses it by
-/// then.
+/// Whether `a` refuses `token` by `deadline` (polling every 2 ms) and, once it does, keeps
+/// refusing it at every one of 25 further polls (a view that flips back is caught).
 async fn refused_by(a: &Authenticator<StandardClaims>, token: &str, deadline: Instant) -> bool {
     loop {
         if !accepted(a, token).await {
-            return true;
+            break;
         }
         if Instant::now() > deadline {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if accepted(a, token).await {
+            return false;
+        }
+    }
+    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,4 +421,119 @@ async fn a_revocation_made_after_redis_lost_its_data_reaches_an_instance_that_ke
     );
     assert!(resets() > resets_before, "the reset was not counted");
     assert!(ca.view().is_fresh(), "the view recovered");
+}
+
+// The view's own rules, each pinned without a reconnect doing the work (issue 18).
+
+/// Write a revocation of `token` straight into the log, the way the revoke script does, but
+/// announce it to nobody: a lost announcement, without any connection dropping.
+fn revoke_silently(server: &RedisServer, token: &str, head: u64) {
+    use base64::Engine;
+    let member = format!(
+        "t:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(jwt_cache::cache::SignedHash::of(token).0)
+    );
+    let until = jwt_cache::cache::now_ms() + 600_000;
+    for cmd in [
+        format!("ZADD jwt:{{rev}}:log {until} {member}"),
+        "INCR jwt:{rev}:seq".to_owned(),
+        format!("SET jwt:{{rev}}:head {head:016x}"),
+    ] {
+        let reply = server.command(&cmd);
+        assert!(!reply.starts_with('-'), "{cmd}: {reply}");
+    }
+}
+
+fn gaps(c: &Tiered) -> u64 {
+    c.view()
+        .stats()
+        .gaps
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A missed announcement is found by the next one (it does not follow the view's head, its
+/// sequence number skips one): the view reloads at once. The freshness bound is long here, so
+/// the periodic probe (every 15 s) cannot be what finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_announcement_is_found_by_the_next_one() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let long = Duration::from_secs(60);
+    let (ca, cb) = (tiered(&url, long).await, tiered(&url, long).await);
+    let (a, b) = (auth(ca.clone()), auth(cb));
+    let lost = rs256(&claims("lost"));
+    let next = rs256(&claims("next"));
+    assert!(accepted(&a, &lost).await && accepted(&a, &next).await);
+    let before = gaps(&ca);
+    revoke_silently(&server, &lost, 0xabad_cafe);
+    assert!(accepted(&a, &lost).await, "nothing announced it yet");
+    let t0 = Instant::now();
+    b.revoke_token(&next).await.unwrap();
+    let d = until_refused(&a, &next, t0, Duration::from_secs(5)).await;
+    assert!(d.is_some(), "the next announcement never arrived");
+    let d = until_refused(&a, &lost, Instant::now(), Duration::from_secs(5)).await;
+    assert!(
+        d.is_some(),
+        "the gap went unnoticed: the lost revocation is still accepted"
+    );
+    assert!(gaps(&ca) > before, "no gap counted");
+}
+
+/// With no announcement after the lost one, the periodic probe finds Redis ahead of the view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_finds_redis_ahead_of_the_view() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let bound = Duration::from_millis(400);
+    let ca = tiered(&server.url(), bound).await;
+    let a = auth(ca.clone());
+    let lost = rs256(&claims("lost"));
+    assert!(accepted(&a, &lost).await);
+    let reloads = ca
+        .view()
+        .stats()
+        .reloads
+        .load(std::sync::atomic::Ordering::Relaxed);
+    revoke_silently(&server, &lost, 0xabad_cafe);
+    let t0 = Instant::now();
+    assert!(
+        refused_by(&a, &lost, t0 + bound * 10).await,
+        "the probe never noticed Redis ahead of the view"
+    );
+    assert!(
+        ca.view()
+            .stats()
+            .reloads
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > reloads
+    );
+    assert!(gaps(&ca) >= 1);
+}
+
+/// An instance's own revocation is enforced by that instance at once, before (and without)
+/// its announcement coming back: here Redis is stopped (SIGSTOP) when the revocation is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instances_own_revocation_is_enforced_at_once_without_redis() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let ca = tiered(&server.url(), Duration::from_secs(60)).await;
+    let a = auth(ca.clone());
+    let token = rs256(&claims("alice"));
+    assert!(accepted(&a, &token).await);
+    server.pause();
+    // Redis cannot take the write: the call fails after its timeout, and says so...
+    let written = a.revoke_token(&token).await;
+    // ... but this instance refuses the token at once.
+    let refused = !accepted(&a, &token).await;
+    server.resume();
+    assert!(written.is_err(), "the write could not have reached Redis");
+    assert!(
+        refused,
+        "the instance's own revocation waited for an announcement"
+    );
 }
