@@ -379,7 +379,7 @@ async fn a_source_started_while_the_endpoint_is_down_answers_503_then_recovers()
     assert!(JwksKeySource::builder(&url).start().await.is_err());
     let source = quick(JwksKeySource::builder(&url))
         .retry(Duration::from_millis(200))
-        .spawn()
+        .start_retrying()
         .await
         .unwrap();
     let stack = stack(source.clone(), &base);

@@ -198,7 +198,7 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
     drop(running);
 }
 
-/// Every `jwt_cache_…` name that the alert rules, docs/operations.md and the Grafana dashboard
+/// Every `jwt_cache_…` name that the alert rules, crates/jwt-cache/guide/operations.md and the Grafana dashboard
 /// use: each must be a metric the demo exports (one naming scheme in code, docs, rules and
 /// dashboards).
 fn names_in(text: &str) -> std::collections::BTreeSet<String> {
@@ -265,7 +265,7 @@ async fn every_metric_named_by_the_rules_the_operations_guide_and_the_dashboard_
     for file in [
         "deploy/prometheus/jwt-cache.rules.yml",
         "deploy/grafana/jwt-cache.json",
-        "docs/operations.md",
+        "crates/jwt-cache/guide/operations.md",
     ] {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         let named = names_in(&text);

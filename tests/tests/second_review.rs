@@ -79,7 +79,7 @@ async fn a_key_set_endpoint_redirecting_elsewhere_hands_us_no_key() {
     // Started anyway (retrying in the background): a token signed with the attacker's key is
     // never accepted.
     let source = JwksKeySource::builder(format!("{victim}/jwks"))
-        .spawn()
+        .start_retrying()
         .await
         .unwrap();
     let v = JwtValidator::from_key_source(source)

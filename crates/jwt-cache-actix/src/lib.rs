@@ -42,11 +42,11 @@
 //! |---|---|---|
 //! | `tower` | no | `From<JwtCacheLayer>` for [`JwtCacheMiddleware`]; turns on the core's tower middleware and with it `http` 1 |
 //!
-//! MSRV: Rust 1.88, as the core (not checked in CI).
+//! MSRV: Rust 1.88, as the core (checked by clippy's `incompatible_msrv` in CI).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[doc = include_str!("../../../docs/migration-actix.md")]
+#[doc = include_str!("../guide/migration-actix.md")]
 pub mod migration {}
 
 use std::fmt;
@@ -568,3 +568,8 @@ where
         }
     }
 }
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

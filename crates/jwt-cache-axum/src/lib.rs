@@ -115,3 +115,8 @@ where
             .map(|c| Claims(T::clone(c))))
     }
 }
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -28,10 +28,10 @@ fn bench_key(seed: u8) -> [u8; 32] {
 }
 use tower::{ServiceBuilder, ServiceExt};
 
-const RSA_PRIVATE: &[u8] = include_bytes!("../../../tests/data/rsa_private.pem");
-const RSA_PUBLIC: &[u8] = include_bytes!("../../../tests/data/rsa_public.pem");
-const EC_PRIVATE: &[u8] = include_bytes!("../../../tests/data/ec_private.pem");
-const EC_PUBLIC: &[u8] = include_bytes!("../../../tests/data/ec_public.pem");
+const RSA_PRIVATE: &[u8] = include_bytes!("keys/rsa_private.pem");
+const RSA_PUBLIC: &[u8] = include_bytes!("keys/rsa_public.pem");
+const EC_PRIVATE: &[u8] = include_bytes!("keys/ec_private.pem");
+const EC_PUBLIC: &[u8] = include_bytes!("keys/ec_public.pem");
 
 type Svc = tower::util::BoxCloneSyncService<Request<()>, Response<()>, Infallible>;
 

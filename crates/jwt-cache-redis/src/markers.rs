@@ -2,7 +2,7 @@
 //! that writes a subject marker.
 //!
 //! Markers are trusted as they are: whoever can write to Redis can revoke (add a marker) or
-//! un-revoke (delete one). Only cached claims are authenticated (see `docs/security.md`).
+//! un-revoke (delete one). Only cached claims are authenticated (see the core's security guide, `jwt_cache::guide::security`).
 
 use jwt_cache::cache::{Revocation, SignedHash};
 use jwt_cache::validator::TokenMeta;

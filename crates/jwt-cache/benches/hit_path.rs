@@ -17,12 +17,12 @@ use jwt_cache::cache::TokenHash;
 use jwt_cache::{JwtCacheLayer, JwtValidator, MemoryCache, StandardClaims};
 use tower::{ServiceBuilder, ServiceExt};
 
-const RSA_PRIVATE: &[u8] = include_bytes!("../../../tests/data/rsa_private.pem");
-const RSA_PUBLIC: &[u8] = include_bytes!("../../../tests/data/rsa_public.pem");
-const EC_PRIVATE: &[u8] = include_bytes!("../../../tests/data/ec_private.pem");
-const EC_PUBLIC: &[u8] = include_bytes!("../../../tests/data/ec_public.pem");
-const ED_PRIVATE: &[u8] = include_bytes!("../../../tests/data/ed_private.pem");
-const ED_PUBLIC: &[u8] = include_bytes!("../../../tests/data/ed_public.pem");
+const RSA_PRIVATE: &[u8] = include_bytes!("keys/rsa_private.pem");
+const RSA_PUBLIC: &[u8] = include_bytes!("keys/rsa_public.pem");
+const EC_PRIVATE: &[u8] = include_bytes!("keys/ec_private.pem");
+const EC_PUBLIC: &[u8] = include_bytes!("keys/ec_public.pem");
+const ED_PRIVATE: &[u8] = include_bytes!("keys/ed_private.pem");
+const ED_PUBLIC: &[u8] = include_bytes!("keys/ed_public.pem");
 
 fn token(alg: Algorithm, key: &EncodingKey) -> String {
     let now = SystemTime::now()

@@ -72,6 +72,16 @@ pub enum Outcome<C> {
 }
 
 impl<C: JwtClaims> Authenticator<C> {
+    /// The marker an optional-auth adapter puts in a request that carried no token.
+    pub fn unauthenticated_marker(&self) -> Unauthenticated {
+        Unauthenticated {
+            realm: self.realm_arc(),
+        }
+    }
+
+}
+
+impl<C: JwtClaims> Authenticator<C> {
     /// Decide what to do with a request from its headers (the `Authorization` header, and
     /// the cookie or custom header when configured): what every adapter calls, once per
     /// request.

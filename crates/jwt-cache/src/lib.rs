@@ -8,6 +8,8 @@ mod authenticator;
 pub mod cache;
 mod claims;
 mod clock;
+#[cfg(test)]
+mod layers;
 mod error;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -31,11 +33,11 @@ pub use crate::validator::token_validator::TokenValidator;
 
 /// The guides, with the repository's `docs/` as their source.
 pub mod guide {
-    #[doc = include_str!("../../../docs/caching.md")]
+    #[doc = include_str!("../guide/caching.md")]
     pub mod caching {}
-    #[doc = include_str!("../../../docs/security.md")]
+    #[doc = include_str!("../guide/security.md")]
     pub mod security {}
-    #[doc = include_str!("../../../docs/operations.md")]
+    #[doc = include_str!("../guide/operations.md")]
     pub mod operations {}
 }
 

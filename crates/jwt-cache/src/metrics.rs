@@ -26,7 +26,7 @@
 //!
 //! `jwt-cache-redis` adds `jwt_cache.backend.errors{backend, kind}`,
 //! `jwt_cache.breaker.state{backend}` and the revocation view's `jwt_cache.revocation_view.*`.
-//! The full list, what healthy looks like and the alert rules: `docs/operations.md`.
+//! The full list, what healthy looks like and the alert rules: [the operations guide](crate::guide::operations).
 
 use std::sync::Arc;
 use std::time::Duration;

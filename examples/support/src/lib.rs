@@ -542,10 +542,10 @@ async fn remote_validator(
         ),
         (None, None) => return Ok(None),
     };
-    // `spawn`: an unreachable JWKS at start-up does not stop the service; requests get 503
-    // until the key set arrives (the background task retries).
+    // `start_retrying`: an unreachable JWKS at start-up does not stop the service; requests
+    // get 503 until the key set arrives (the background task retries).
     let source = source
-        .spawn()
+        .start_retrying()
         .await
         .map_err(|e| format!("JWT_JWKS_URL / JWT_ISSUER_URL: {e}"))?;
     if !source.is_healthy() {

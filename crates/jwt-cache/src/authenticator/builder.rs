@@ -278,9 +278,4 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
         Authenticator::from_parts(self.validator, cache, self.settings)
     }
 
-    /// Build the tower layer.
-    #[cfg(feature = "tower")]
-    pub fn build(self) -> crate::JwtCacheLayer<C> {
-        crate::JwtCacheLayer::new(self.build_authenticator())
-    }
 }

@@ -219,13 +219,6 @@ impl<C: JwtClaims> Authenticator<C> {
         self.inner.settings.realm.clone()
     }
 
-    /// The marker an optional-auth adapter puts in a request that carried no token.
-    pub fn unauthenticated_marker(&self) -> crate::adapter::Unauthenticated {
-        crate::adapter::Unauthenticated {
-            realm: self.inner.settings.realm.clone(),
-        }
-    }
-
     /// The namespace of this authenticator's cache keys: a digest of the validator's
     /// fingerprint and the claims type (see [`JwtCacheBuilder::claims_id`]).
     pub fn fingerprint(&self) -> Fingerprint {
@@ -255,7 +248,7 @@ impl<C: JwtClaims> Authenticator<C> {
     /// token at all.
     fn token_in<'a>(
         &self,
-        headers: &'a (impl crate::adapter::RequestHeaders + ?Sized),
+        headers: &'a (impl crate::token::RequestHeaders + ?Sized),
     ) -> Result<Option<&'a str>, Rejection> {
         match self.inner.settings.sources.extract(headers)? {
             Some(raw) => {
@@ -272,7 +265,7 @@ impl<C: JwtClaims> Authenticator<C> {
     /// `Ok(None)` means "no token, and the authenticator is optional".
     pub(crate) fn authenticate_headers(
         &self,
-        headers: &(impl crate::adapter::RequestHeaders + ?Sized),
+        headers: &(impl crate::token::RequestHeaders + ?Sized),
     ) -> Result<Option<AuthFuture<C>>, Rejection> {
         match self.token_in(headers) {
             Ok(Some(token)) => Ok(Some(self.authenticate_compact(token))),
@@ -290,7 +283,7 @@ impl<C: JwtClaims> Authenticator<C> {
     /// is none, or it is ambiguous or malformed.
     pub fn presented_token<'a>(
         &self,
-        headers: &'a (impl crate::adapter::RequestHeaders + ?Sized),
+        headers: &'a (impl crate::token::RequestHeaders + ?Sized),
     ) -> Option<&'a str> {
         self.token_in(headers).ok().flatten()
     }

@@ -108,3 +108,10 @@ impl<S, C, H: Clone> Layer<S> for JwtCacheLayer<C, H> {
         JwtCache::new(inner, self.auth.clone(), self.handler.clone())
     }
 }
+
+impl<C: JwtClaims> crate::authenticator::JwtCacheBuilder<C> {
+    /// Build the tower layer.
+    pub fn build(self) -> JwtCacheLayer<C> {
+        JwtCacheLayer::new(self.build_authenticator())
+    }
+}

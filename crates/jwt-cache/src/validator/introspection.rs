@@ -177,7 +177,7 @@ impl<C: JwtClaims> IntrospectionValidatorBuilder<C> {
 
     /// Clock leeway for the answer's `exp` and `nbf`, in seconds (default 60, as
     /// [`JwtValidator`](crate::JwtValidator)'s), at most
-    /// [`REVOCATION_MARGIN`](crate::cache::REVOCATION_MARGIN): the authorization server's clock
+    /// [`REVOCATION_MARGIN`](crate::clock::REVOCATION_MARGIN): the authorization server's clock
     /// may be ahead of ours.
     pub fn leeway(mut self, secs: u64) -> Self {
         self.config.leeway = secs.min(crate::clock::REVOCATION_MARGIN.as_secs());

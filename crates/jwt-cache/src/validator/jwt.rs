@@ -186,11 +186,11 @@ impl JwtValidator {
     }
 
     /// Clock leeway for `exp` and `nbf`, in seconds (default 60), at most
-    /// [`REVOCATION_MARGIN`](crate::cache::REVOCATION_MARGIN) (300 s; larger values are
+    /// [`REVOCATION_MARGIN`](crate::clock::REVOCATION_MARGIN) (300 s; larger values are
     /// capped): revocation markers outlive tokens by that fleet-wide margin, no more.
     #[must_use]
     pub fn leeway(mut self, secs: u64) -> Self {
-        self.policy.leeway = secs.min(crate::cache::REVOCATION_MARGIN.as_secs());
+        self.policy.leeway = secs.min(crate::clock::REVOCATION_MARGIN.as_secs());
         self.rebuild();
         self
     }
@@ -356,27 +356,6 @@ impl Miss {
     }
 }
 
-/// The JWA name of an algorithm: stable bytes for the fingerprint (not `Debug` output of a
-/// dependency type, which an upgrade could change).
-pub(crate) fn alg_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::HS256 => "HS256",
-        Algorithm::HS384 => "HS384",
-        Algorithm::HS512 => "HS512",
-        Algorithm::ES256 => "ES256",
-        Algorithm::ES384 => "ES384",
-        Algorithm::RS256 => "RS256",
-        Algorithm::RS384 => "RS384",
-        Algorithm::RS512 => "RS512",
-        Algorithm::PS256 => "PS256",
-        Algorithm::PS384 => "PS384",
-        Algorithm::PS512 => "PS512",
-        Algorithm::EdDSA => "EdDSA",
-        // An algorithm added by a jsonwebtoken upgrade: a deliberate change of identity.
-        _ => "unknown",
-    }
-}
-
 fn normalize_typ(t: &str) -> String {
     let t = t.trim().to_ascii_lowercase();
     t.strip_prefix("application/")
@@ -438,7 +417,7 @@ impl<C: JwtClaims> TokenValidator<C> for JwtValidator {
             parts.push(b"key".to_vec());
             parts.push(k.kid.clone().unwrap_or_default().into_bytes());
             for alg in &k.algorithms {
-                let name = match alg_name(*alg) {
+                let name = match super::key::alg_name(*alg) {
                     "unknown" => format!("{alg:?}"),
                     known => known.to_owned(),
                 };

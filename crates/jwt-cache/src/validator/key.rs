@@ -203,6 +203,27 @@ fn looks_like_pem(bytes: &[u8]) -> bool {
     bytes.windows(11).any(|w| w == b"-----BEGIN ")
 }
 
+/// The JWA name of an algorithm: stable bytes for the fingerprint (not `Debug` output of a
+/// dependency type, which an upgrade could change).
+pub(crate) fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::EdDSA => "EdDSA",
+        // An algorithm added by a jsonwebtoken upgrade: a deliberate change of identity.
+        _ => "unknown",
+    }
+}
+
 /// Keys from a JWKS (RFC 7517): what is taken, and why the rest is skipped.
 #[cfg(feature = "jwks")]
 pub(crate) mod jwk {

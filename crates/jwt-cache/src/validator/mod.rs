@@ -25,7 +25,7 @@ pub use self::http::redact as redact_url;
 #[cfg(feature = "introspection")]
 pub use self::introspection::{ClientAuth, IntrospectionValidator, IntrospectionValidatorBuilder};
 #[cfg(feature = "jwks")]
-pub use self::jwks::{FetchedDocument, JwksKeySource, JwksKeySourceBuilder, JwksStats};
+pub use self::jwks::{FetchError, FetchedDocument, JwksKeySource, JwksKeySourceBuilder, JwksStats};
 pub use crate::claims::TokenMeta;
 pub use crate::token::check_compact;
 

@@ -9,9 +9,16 @@ use futures_util::future::BoxFuture;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::Jwk;
 
+mod builder;
+mod discovery;
+mod fetch;
+
+#[cfg(test)]
+use self::fetch::max_age;
+use self::fetch::fetch_bounded;
 use super::key::VerificationKey;
 use super::key::jwk::from_jwk;
-use crate::error::{ConfigError, ValidationError};
+use crate::error::ValidationError;
 
 /// What a fetch brought back: the body and the `Cache-Control: max-age` it came with.
 #[derive(Debug, Clone, Default)]
@@ -25,7 +32,46 @@ pub struct FetchedDocument {
 /// How a [`JwksKeySource`] fetches a document: an async function of the URL. Build one with
 /// [`JwksKeySourceBuilder::fetch_with`], or let the source use `reqwest`.
 type Fetch =
-    Arc<dyn Fn(String) -> BoxFuture<'static, Result<FetchedDocument, String>> + Send + Sync>;
+    Arc<dyn Fn(String) -> BoxFuture<'static, Result<FetchedDocument, FetchError>> + Send + Sync>;
+
+/// Why a fetch of a key set or a discovery document failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// A status other than 2xx (and not a redirect).
+    #[error("status {0}")]
+    Status(u16),
+    /// A redirect, which is never followed: the document must come from the configured URL.
+    #[error("status {status}: redirect to {target} not followed")]
+    Redirected {
+        /// The 3xx status.
+        status: u16,
+        /// The origin it pointed to (`scheme://host:port`).
+        target: String,
+    },
+    /// No answer within the fetch timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// A document larger than the limit (1 MiB).
+    #[error("document over {0} bytes")]
+    TooLarge(usize),
+    /// Connection, TLS, or anything else on the way, said in words (a fetch function of yours
+    /// may return any text: `String` and `&str` convert into this).
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl From<String> for FetchError {
+    fn from(s: String) -> Self {
+        FetchError::Transport(s)
+    }
+}
+
+impl From<&str> for FetchError {
+    fn from(s: &str) -> Self {
+        FetchError::Transport(s.to_owned())
+    }
+}
 
 /// The largest document read (a JWKS or a discovery document); larger ones are refused.
 const MAX_DOCUMENT: usize = 1 << 20;
@@ -388,7 +434,9 @@ impl Shared {
     async fn refresh(&self) -> Result<Duration, String> {
         self.stats.fetches.fetch_add(1, Ordering::Relaxed);
         let result = async {
-            let doc = fetch_bounded(&self.fetch, &self.url, self.settings.timeout).await?;
+            let doc = fetch_bounded(&self.fetch, &self.url, self.settings.timeout)
+                .await
+                .map_err(|e| e.to_string())?;
             let keys = parse_jwks(&doc.body, &self.settings)?;
             Ok::<_, String>((keys, doc.max_age))
         }
@@ -439,269 +487,6 @@ fn parse_jwks(body: &[u8], settings: &Settings) -> Result<Vec<VerificationKey>, 
         return Err("the JWKS has no usable signing key".into());
     }
     Ok(keys)
-}
-
-async fn fetch_bounded(
-    fetch: &Fetch,
-    url: &str,
-    timeout: Duration,
-) -> Result<FetchedDocument, String> {
-    match tokio::time::timeout(timeout, fetch(url.to_owned())).await {
-        Ok(Ok(doc)) if doc.body.len() > MAX_DOCUMENT => {
-            Err(format!("document over {MAX_DOCUMENT} bytes"))
-        }
-        Ok(result) => result,
-        Err(_) => Err(format!("no answer within {timeout:?}")),
-    }
-}
-
-/// `max-age` from a `Cache-Control` value (`no-store`/`no-cache` count as 0).
-pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
-    let mut age = None;
-    for directive in cache_control.split(',') {
-        let d = directive.trim().to_ascii_lowercase();
-        if d == "no-store" || d == "no-cache" {
-            return Some(Duration::ZERO);
-        }
-        if let Some(v) = d.strip_prefix("max-age=") {
-            age = v
-                .trim_matches('"')
-                .parse::<u64>()
-                .ok()
-                .map(Duration::from_secs);
-        }
-    }
-    age
-}
-
-/// A fetch over `reqwest`: a GET, 2xx only, at most [`MAX_DOCUMENT`] bytes read. No redirect
-/// is followed: a 3xx is a failed fetch (the default client follows none; with a client of the
-/// user's that does, a document that came from anywhere but `url` is refused).
-pub(crate) fn reqwest_fetch(client: reqwest::Client) -> Fetch {
-    Arc::new(move |url: String| {
-        let client = client.clone();
-        Box::pin(async move {
-            let shown = super::http::redact(&url);
-            let resp = client
-                .get(&url)
-                .header("accept", "application/json")
-                .send()
-                .await
-                .map_err(|e| format!("GET {shown}: {}", e.without_url()))?;
-            let status = resp.status();
-            if status.is_redirection() || resp.url().as_str() != url {
-                let target = super::http::redirect_target(&resp);
-                tracing::error!(url = %shown, %status, target = %target, "key set endpoint redirected: not followed");
-                return Err(format!(
-                    "GET {shown}: status {status}: redirect to {target} not followed"
-                ));
-            }
-            if !status.is_success() {
-                return Err(format!("GET {shown}: status {status}"));
-            }
-            let max_age = resp
-                .headers()
-                .get("cache-control")
-                .and_then(|v| v.to_str().ok())
-                .and_then(max_age);
-            let body = super::http::read_limited(resp, MAX_DOCUMENT)
-                .await
-                .map_err(|e| format!("GET {shown}: {e}"))?;
-            Ok(FetchedDocument { body, max_age })
-        }) as BoxFuture<'static, _>
-    })
-}
-
-/// The `jwks_uri` of an issuer, from its discovery document, checking that the document names
-/// this very issuer.
-async fn discover(fetch: &Fetch, issuer: &str, timeout: Duration) -> Result<String, ConfigError> {
-    #[derive(serde::Deserialize)]
-    struct Discovery {
-        issuer: String,
-        jwks_uri: String,
-    }
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    let doc = fetch_bounded(fetch, &url, timeout)
-        .await
-        .map_err(|e| ConfigError::KeySource(format!("discovery: {e}")))?;
-    let d: Discovery = serde_json::from_slice(&doc.body).map_err(|e| {
-        ConfigError::KeySource(format!(
-            "discovery document at {}: {e}",
-            super::http::redact(&url)
-        ))
-    })?;
-    if d.issuer != issuer {
-        return Err(ConfigError::KeySource(format!(
-            "discovery document at {} names issuer {:?}, not {:?}",
-            super::http::redact(&url),
-            d.issuer,
-            super::http::redact(issuer)
-        )));
-    }
-    Ok(d.jwks_uri)
-}
-
-impl JwksKeySourceBuilder {
-    /// The algorithms keys may be pinned to (default: every asymmetric one: RS*, PS*, ES256,
-    /// ES384, EdDSA). A JWK whose `alg` is not among them is skipped; a JWK with no `alg` is
-    /// pinned to those of them that fit it.
-    pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
-        self.settings.algorithms = algorithms.to_vec();
-        self
-    }
-
-    /// Take symmetric (`oct`) keys from the JWKS (refused by default: a JWKS is usually public,
-    /// and an HMAC key in it lets anyone sign). HS* must also be among the
-    /// [`algorithms`](Self::algorithms).
-    pub fn allow_symmetric_keys(mut self) -> Self {
-        self.settings.allow_symmetric = true;
-        self
-    }
-
-    /// Bounds on the background refresh interval taken from `Cache-Control: max-age`
-    /// (default 30 s – 1 h).
-    pub fn refresh_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.settings.min_refresh = min;
-        self.settings.max_refresh = max.max(min);
-        self
-    }
-
-    /// The refresh interval when the response carries no `max-age` (default 5 min, within
-    /// the bounds).
-    pub fn default_refresh(mut self, every: Duration) -> Self {
-        self.settings.default_refresh = every;
-        self
-    }
-
-    /// The delay before retrying a failed background refresh (default 10 s).
-    pub fn retry(mut self, after: Duration) -> Self {
-        self.settings.retry = after;
-        self
-    }
-
-    /// At most one refetch per this interval for tokens naming an unknown `kid` (default 5 s).
-    pub fn refetch_interval(mut self, interval: Duration) -> Self {
-        self.settings.refetch_interval = interval;
-        self
-    }
-
-    /// How long a `kid` still unknown after a refetch is refused without another (default 60 s).
-    pub fn unknown_kid_ttl(mut self, ttl: Duration) -> Self {
-        self.settings.unknown_kid_ttl = ttl;
-        self
-    }
-
-    /// Timeout of one fetch (default 3 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings.timeout = timeout;
-        self
-    }
-
-    /// Accept plain `http://` URLs to hosts that are not loopback (default: https only, or
-    /// http to `localhost`/`127.0.0.1`/`::1`). Over plain HTTP anyone on the path can hand this
-    /// service keys, and so sign tokens it accepts: only for a network path you trust.
-    pub fn allow_http(mut self) -> Self {
-        self.settings.allow_http = true;
-        self
-    }
-
-    /// Fetch with this `reqwest` client (proxies, custom roots, a user agent of yours).
-    pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.fetch = Some(reqwest_fetch(client));
-        self
-    }
-
-    /// Fetch with your own function of the URL (another HTTP client, a file, a test double of
-    /// yours): it returns the body and the `max-age` it came with.
-    pub fn fetch_with<F, Fut>(mut self, fetch: F) -> Self
-    where
-        F: Fn(String) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<FetchedDocument, String>> + Send + 'static,
-    {
-        self.fetch = Some(Arc::new(move |url| Box::pin(fetch(url))));
-        self
-    }
-
-    /// Resolve discovery, fetch the first key set, and start the background refresh (needs a
-    /// Tokio runtime). Fails when discovery fails, the issuer does not match, or the first key
-    /// set cannot be had: a service should not start unable to authenticate anyone. Use
-    /// [`spawn`](Self::spawn) to start anyway.
-    pub async fn start(self) -> Result<JwksKeySource, ConfigError> {
-        let source = self.resolve().await?;
-        let next = source.shared.refresh().await.map_err(|e| {
-            ConfigError::KeySource(format!(
-                "first key set from {}: {e}",
-                super::http::redact(&source.shared.url)
-            ))
-        })?;
-        source.spawn_refresher(next);
-        Ok(source)
-    }
-
-    /// Like [`start`](Self::start), but a failing first fetch is not an error: the source
-    /// starts with no keys (requests get `503` until a fetch succeeds) and retries in the
-    /// background. Discovery must still succeed.
-    pub async fn spawn(self) -> Result<JwksKeySource, ConfigError> {
-        let source = self.resolve().await?;
-        let next = source
-            .shared
-            .refresh()
-            .await
-            .unwrap_or(source.shared.settings.retry);
-        source.spawn_refresher(next);
-        Ok(source)
-    }
-
-    async fn resolve(self) -> Result<JwksKeySource, ConfigError> {
-        let fetch = match self.fetch {
-            Some(f) => f,
-            None => reqwest_fetch(super::http::default_client().map_err(ConfigError::KeySource)?),
-        };
-        let transport = |url: &str| {
-            super::http::check_transport(url, self.settings.allow_http)
-                .map_err(ConfigError::KeySource)
-        };
-        let (url, origin) = match self.location {
-            Location::Jwks(url) => {
-                transport(&url)?;
-                (url.clone(), format!("jwks {url}"))
-            }
-            Location::Issuer(iss) => {
-                transport(&iss)?;
-                let jwks_uri = discover(&fetch, &iss, self.settings.timeout).await?;
-                transport(&jwks_uri)?;
-                (jwks_uri, format!("issuer {iss}"))
-            }
-        };
-        let mut algs: Vec<&str> = self
-            .settings
-            .algorithms
-            .iter()
-            .map(|a| super::jwt::alg_name(*a))
-            .collect();
-        algs.sort_unstable();
-        let identity = format!(
-            "{origin}\u{0}{url}\u{0}{}\u{0}symmetric={}",
-            algs.join(","),
-            self.settings.allow_symmetric
-        );
-        Ok(JwksKeySource {
-            shared: Arc::new(Shared {
-                url,
-                identity,
-                set: ArcSwap::from_pointee(KeySet::default()),
-                healthy: AtomicBool::new(false),
-                fetch,
-                settings: self.settings,
-                refetch: tokio::sync::Mutex::new(None),
-                unknown: quick_cache::sync::Cache::new(4096),
-                stats: JwksStats::default(),
-            }),
-        })
-    }
 }
 
 impl JwksKeySource {
