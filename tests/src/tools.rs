@@ -18,3 +18,46 @@ pub fn require(tool: &str, package: &str) -> PathBuf {
             )
         })
 }
+
+/// A free TCP port on loopback (the listener is closed again: the caller binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process, killed and waited for on drop, and a directory of its removed after it.
+#[derive(Debug)]
+pub struct Process {
+    child: std::process::Child,
+    dir: Option<PathBuf>,
+}
+
+impl Process {
+    /// Own `child` (and `dir`, removed when it ends).
+    pub fn new(child: std::process::Child, dir: Option<PathBuf>) -> Self {
+        Process { child, dir }
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its directory, if it has one.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

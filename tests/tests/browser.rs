@@ -3,49 +3,32 @@
 //! pages served from `localhost` (another site). `scripts/test.sh` installs both packages; a
 //! missing `chromedriver` fails this test, never skips it.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use jwt_cache_example_support::{Vars, from_vars};
+use jwt_cache_tests::tools::{Process, free_port};
 use serde_json::{Value, json};
 
-/// A `chromedriver` on a free loopback port, killed on drop.
+/// A `chromedriver` on a free loopback port, killed on drop with the browser it started.
 struct Driver {
-    child: Child,
+    _process: Process,
     port: u16,
-    _profile: TempDir,
+    profile: std::path::PathBuf,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         // The browser outlives a killed driver (a failed test never closes its session):
         // end every process started with this test's profile.
         let _ = Command::new("pkill")
             .arg("-f")
-            .arg(self._profile.0.as_os_str())
+            .arg(self.profile.as_os_str())
             .status();
     }
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_driver() -> Driver {
@@ -70,9 +53,9 @@ fn start_driver() -> Driver {
         std::thread::sleep(Duration::from_millis(50));
     }
     Driver {
-        child,
+        _process: Process::new(child, Some(profile.clone())),
         port,
-        _profile: TempDir(profile),
+        profile,
     }
 }
 
@@ -84,7 +67,7 @@ async fn browser(driver: &Driver) -> fantoccini::Client {
             "binary": "/usr/bin/chromium",
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                format!("--user-data-dir={}", driver._profile.0.display()),
+                format!("--user-data-dir={}", driver.profile.display()),
             ],
             // Allow third-party cookies: the allowed origin here is another *site*
             // (localhost vs 127.0.0.1), where a browser that blocks third-party cookies would

@@ -73,10 +73,7 @@ async fn a_rotated_in_key_is_taken_after_one_refetch_and_a_removed_key_takes_its
         2,
         "exactly one refetch for the new kid"
     );
-    assert_eq!(
-        source.stats().unknown_kid_refetches.load(Ordering::Relaxed),
-        1
-    );
+    assert_eq!(source.stats().unknown_kid_refetches(), 1);
     assert_eq!(
         stack.send(Some(&old)).await.status,
         StatusCode::OK,

@@ -6,7 +6,7 @@
 //! runs as root).
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jwt_cache_example_support::{Vars, from_vars};
@@ -15,19 +15,8 @@ fn prometheus() -> Option<PathBuf> {
     Some(jwt_cache_tests::tools::require("prometheus", "prometheus"))
 }
 
-/// Kills the Prometheus process and removes its directory when the test ends.
-struct Running {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// The Prometheus process, killed (and its directory removed) when the test ends.
+type Running = jwt_cache_tests::tools::Process;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -112,7 +101,7 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let running = Running { child, dir };
+    let running = Running::new(child, Some(dir));
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -124,7 +113,8 @@ async fn prometheus_scrapes_the_demo_and_reads_the_counters_back() {
         assert!(
             Instant::now() < deadline,
             "Prometheus not ready; its log: {}",
-            std::fs::read_to_string(running.dir.join("prometheus.log")).unwrap_or_default()
+            std::fs::read_to_string(running.dir().unwrap().join("prometheus.log"))
+                .unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

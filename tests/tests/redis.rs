@@ -499,6 +499,40 @@ async fn without_an_integrity_key_redis_serves_no_claims() {
     assert_eq!(other.send(Some(&a)).await.status, 401);
 }
 
+/// A remote validator behind a layer over a signed cache (entries live `ttl`), after one
+/// request with a fresh token: the value Redis then holds, captured with its key.
+struct Captured {
+    v: CountingValidator<JwtValidator>,
+    c: Cache,
+    s: Stack,
+    token: String,
+    entry: String,
+    value: Vec<u8>,
+}
+
+async fn capture(url: &str, ttl: Duration) -> Captured {
+    let v = remote();
+    let c = cache(url).await;
+    let layer = JwtCacheLayer::builder(v.clone())
+        .cache(c.clone())
+        .ttl(ttl)
+        .build();
+    let s = Stack::new(layer.clone());
+    let token = rs256(&claims("alice"));
+    assert_eq!(s.send(Some(&token)).await.status, 200);
+    let entry = c.entry_key(&layer.authenticator().cache_key(&token));
+    wait_for_key(c.client(), &entry).await;
+    let value: Vec<u8> = c.client().get(entry.clone()).await.unwrap();
+    Captured {
+        v,
+        c,
+        s,
+        token,
+        entry,
+        value,
+    }
+}
+
 /// Security issue, item 1: the HMAC binds the entry's absolute expiry: a captured value
 /// replayed after its lifetime (re-set without a TTL) is refused.
 #[tokio::test]
@@ -506,18 +540,15 @@ async fn a_signed_value_replayed_after_its_lifetime_is_refused() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let v = remote();
-    let c = cache(&server.url()).await;
-    let layer = JwtCacheLayer::builder(v.clone())
-        .cache(c.clone())
-        .ttl(Duration::from_secs(1))
-        .build();
-    let s = Stack::new(layer.clone());
-    let token = rs256(&claims("alice"));
-    assert_eq!(s.send(Some(&token)).await.status, 200);
-    let entry = c.entry_key(&layer.authenticator().cache_key(&token));
-    wait_for_key(c.client(), &entry).await;
-    let captured: Vec<u8> = c.client().get(entry.clone()).await.unwrap();
+    let Captured {
+        v,
+        c,
+        s,
+        token,
+        entry,
+        value: captured,
+        ..
+    } = capture(&server.url(), Duration::from_secs(1)).await;
     assert_eq!(s.send(Some(&token)).await.status, 200);
     assert_eq!(v.calls(), 1, "a hit within the lifetime");
     tokio::time::sleep(Duration::from_millis(1300)).await;
@@ -540,18 +571,15 @@ async fn a_signed_value_with_its_expiry_moved_forward_is_refused() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let v = remote();
-    let c = cache(&server.url()).await;
-    let layer = JwtCacheLayer::builder(v.clone())
-        .cache(c.clone())
-        .ttl(Duration::from_secs(1))
-        .build();
-    let s = Stack::new(layer.clone());
-    let token = rs256(&claims("alice"));
-    assert_eq!(s.send(Some(&token)).await.status, 200);
-    let entry = c.entry_key(&layer.authenticator().cache_key(&token));
-    wait_for_key(c.client(), &entry).await;
-    let mut captured: Vec<u8> = c.client().get(entry.clone()).await.unwrap();
+    let Captured {
+        v,
+        c,
+        s,
+        token,
+        entry,
+        value: mut captured,
+        ..
+    } = capture(&server.url(), Duration::from_secs(1)).await;
     // version (1) | tag (32) | not_after (8, big-endian ms) | payload
     assert_eq!(captured[0], b'4', "a signed value");
     let later = jwt_cache::cache::now_ms() + 3_600_000;
@@ -572,15 +600,14 @@ async fn a_well_formed_unsigned_value_is_refused_by_a_cache_with_a_key() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let v = remote();
-    let c = cache(&server.url()).await;
-    let layer = JwtCacheLayer::builder(v.clone()).cache(c.clone()).build();
-    let s = Stack::new(layer.clone());
-    let token = rs256(&claims("alice"));
-    assert_eq!(s.send(Some(&token)).await.status, 200);
-    let entry = c.entry_key(&layer.authenticator().cache_key(&token));
-    wait_for_key(c.client(), &entry).await;
-    let signed: Vec<u8> = c.client().get(entry.clone()).await.unwrap();
+    let Captured {
+        v,
+        c,
+        token,
+        entry,
+        value: signed,
+        ..
+    } = capture(&server.url(), Duration::from_secs(600)).await;
     let mut unsigned = vec![b'3'];
     unsigned.extend_from_slice(&signed[33..]);
     plant(c.client(), entry.clone(), unsigned).await;

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
-use jwt_cache::cache::{CacheKey, RevocationSet};
 use jwt_cache::JwtClaims;
+use jwt_cache::cache::{CacheKey, RevocationSet};
 
+use crate::breaker::CircuitBreaker;
+use crate::client::{client_from_url, redacted_url};
 use crate::codec::Codec;
 use crate::keys::Keys;
-use crate::breaker::CircuitBreaker;
 use crate::stats::RedisStats;
-use crate::client::{client_from_url, redacted_url};
 
 pub(crate) struct Inner<R> {
     pub(crate) client: R,
@@ -235,5 +235,4 @@ where
     pub fn entry_key(&self, key: &CacheKey) -> String {
         self.inner.keys.entry(key)
     }
-
 }

@@ -79,7 +79,6 @@ mod stats;
 mod tiered;
 mod view;
 
-
 pub use fred;
 
 pub use self::breaker::CircuitBreaker;

@@ -14,9 +14,9 @@ use jwt_cache::cache::{Fill, deadline_ms, now_ms};
 use jwt_cache::validator::{TokenMeta, ValidatedToken};
 use jwt_cache::{CacheError, ClaimsCache, JwtClaims};
 
+use crate::RedisCache;
 use crate::codec::Codec;
 use crate::markers::{SUBJECT_REVOKE_SCRIPT, marker_keys, markers_revoke, px};
-use crate::RedisCache;
 
 impl<C: JwtClaims, R> RedisCache<C, R>
 where

@@ -47,20 +47,21 @@ pub struct RevocationView {
     stats: ViewStats,
 }
 
-/// Counters of a [`RevocationView`].
-#[derive(Debug, Default)]
-pub struct ViewStats {
-    /// Announcements applied.
-    pub applied: AtomicU64,
-    /// Full reloads from the log (at start-up and after every gap).
-    pub reloads: AtomicU64,
-    /// Gaps detected (each followed by a reload).
-    pub gaps: AtomicU64,
-    /// Probes of the sequence number that failed or timed out.
-    pub probe_failures: AtomicU64,
-    /// Resets of the log's history detected (Redis lost data, failed over to a replica behind
-    /// it, was flushed): each followed by a reload that keeps what the view held.
-    pub resets: AtomicU64,
+jwt_cache::counters! {
+    /// Counters of a [`RevocationView`].
+    pub struct ViewStats {
+        /// Announcements applied.
+        applied,
+        /// Full reloads from the log (at start-up and after every gap).
+        reloads,
+        /// Gaps detected (each followed by a reload).
+        gaps,
+        /// Probes of the sequence number that failed or timed out.
+        probe_failures,
+        /// Resets of the log's history detected (Redis lost data, failed over to a replica behind
+        /// it, was flushed): each followed by a reload that keeps what the view held.
+        resets,
+    }
 }
 
 impl RevocationView {

@@ -78,7 +78,6 @@ impl<C: JwtClaims> Authenticator<C> {
             realm: self.realm_arc(),
         }
     }
-
 }
 
 impl<C: JwtClaims> Authenticator<C> {

@@ -115,5 +115,9 @@ fn modules_import_only_from_the_layers_below() {
         }
     }
     assert!(checked > 20, "only {checked} files read");
-    assert!(violations.is_empty(), "imports against the layers:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "imports against the layers:\n{}",
+        violations.join("\n")
+    );
 }

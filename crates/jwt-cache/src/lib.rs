@@ -8,9 +8,9 @@ mod authenticator;
 pub mod cache;
 mod claims;
 mod clock;
+mod error;
 #[cfg(test)]
 mod layers;
-mod error;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "tower")]

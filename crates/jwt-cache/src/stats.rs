@@ -10,6 +10,42 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Rejection, ValidationError};
 
+/// Declares a stats type in the one shape every stats type of the project has: relaxed atomics
+/// that only the declaring crate writes, read through an accessor of the same name.
+///
+/// ```
+/// jwt_cache::counters! {
+///     /// Counters of something.
+///     pub struct SomethingStats {
+///         /// Things done.
+///         done,
+///     }
+/// }
+/// let s = SomethingStats::default();
+/// s.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+/// assert_eq!(s.done(), 1);
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! counters {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $( $(#[$fm:meta])* $field:ident ),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Default)]
+        $vis struct $name {
+            $( pub(crate) $field: ::std::sync::atomic::AtomicU64, )*
+        }
+
+        impl $name {
+            $(
+                $(#[$fm])*
+                pub fn $field(&self) -> u64 {
+                    self.$field.load(::std::sync::atomic::Ordering::Relaxed)
+                }
+            )*
+        }
+    };
+}
+
 /// Declares a counter family: an enum, its `ALL` list in slot order, and its label(s).
 macro_rules! family {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $label:expr),+ $(,)? }) => {

@@ -19,13 +19,14 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jwt_cache::jsonwebtoken::{Algorithm, EncodingKey, Header};
 use jwt_cache_tests::redis::{RedisCluster, RedisSentinel, RedisServer};
+use jwt_cache_tests::tools::{Process, free_port};
 use jwt_cache_tests::{AUD, ISS, keys, now};
 use serde_json::json;
 
@@ -48,25 +49,10 @@ fn phase() -> Duration {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One demo process.
+/// One demo process (killed when the run ends).
 struct Instance {
-    child: Child,
+    process: Process,
     base: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Instance {
@@ -97,11 +83,14 @@ impl Instance {
             assert!(Instant::now() < deadline, "the demo did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Instance { child, base }
+        Instance {
+            process: Process::new(child, None),
+            base,
+        }
     }
 
     fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))
             .unwrap_or_default();
         status
             .lines()

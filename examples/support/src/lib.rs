@@ -203,26 +203,52 @@ impl Vars {
     }
 }
 
-/// Every variable the examples read, under the prefixes they own.
-pub const KNOWN_VARIABLES: &[&str] = &[
-    "JWT_PUBLIC_KEY_FILE",
-    "JWT_ALG",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "JWT_ISSUERS",
-    "JWT_JWKS_URL",
-    "JWT_ISSUER_URL",
-    "JWT_COOKIE",
-    "JWT_COOKIE_ALLOWED_ORIGINS",
-    "JWT_CACHE_TTL",
-    "JWT_CACHE_INTEGRITY_KEY",
-    "JWT_CACHE_INTEGRITY_KEY_FILE",
-    "REDIS_URL",
-    "INTROSPECTION_URL",
-    "INTROSPECTION_CLIENT_ID",
-    "INTROSPECTION_CLIENT_SECRET",
-    "AUTH_GRPC_URL",
+/// What a variable is for: whether it chooses how tokens are validated (any of those set means
+/// "not dev mode"), and whether it gives what to validate with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Where keys (or a remote validator) come from.
+    Key,
+    /// How tokens are validated, without saying with what.
+    Validation,
+    /// Anything else (cache, cookie, address).
+    Other,
+}
+
+/// Every variable the examples read under the prefixes they own, with its role.
+const VARIABLES: &[(&str, Role)] = &[
+    ("JWT_PUBLIC_KEY_FILE", Role::Key),
+    ("JWT_ALG", Role::Validation),
+    ("JWT_ISSUER", Role::Validation),
+    ("JWT_AUDIENCE", Role::Validation),
+    ("JWT_ISSUERS", Role::Key),
+    ("JWT_JWKS_URL", Role::Key),
+    ("JWT_ISSUER_URL", Role::Key),
+    ("JWT_COOKIE", Role::Other),
+    ("JWT_COOKIE_ALLOWED_ORIGINS", Role::Other),
+    ("JWT_CACHE_TTL", Role::Other),
+    ("JWT_CACHE_INTEGRITY_KEY", Role::Other),
+    ("JWT_CACHE_INTEGRITY_KEY_FILE", Role::Other),
+    ("REDIS_URL", Role::Other),
+    ("INTROSPECTION_URL", Role::Key),
+    ("INTROSPECTION_CLIENT_ID", Role::Validation),
+    ("INTROSPECTION_CLIENT_SECRET", Role::Validation),
+    ("AUTH_GRPC_URL", Role::Key),
 ];
+
+/// The names of the variables with one of these roles.
+fn variables(roles: &[Role]) -> Vec<&'static str> {
+    VARIABLES
+        .iter()
+        .filter(|(_, r)| roles.contains(r))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// Every variable the examples read, under the prefixes they own.
+pub fn known_variables() -> Vec<&'static str> {
+    variables(&[Role::Key, Role::Validation, Role::Other])
+}
 
 /// Variables of the test harness that share a prefix, and are not the examples' to refuse.
 const HARNESS_VARIABLES: &[&str] = &["JWT_CACHE_SOAK_SECS"];
@@ -248,70 +274,50 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Refuse a variable under our prefixes that we do not read: a misspelt name must stop the
 /// service, never let it start in a weaker mode.
 pub fn check_variables(vars: &Vars) -> Result<(), String> {
+    let known = known_variables();
     let mut names = vars.names();
     names.sort();
     for name in names {
         if !OWNED_PREFIXES.iter().any(|p| name.starts_with(p))
-            || KNOWN_VARIABLES.contains(&name.as_str())
+            || known.contains(&name.as_str())
             || HARNESS_VARIABLES.contains(&name.as_str())
         {
             continue;
         }
-        let closest = KNOWN_VARIABLES
+        let closest = known
             .iter()
             .min_by_key(|k| edit_distance(&name, k))
             .copied()
             .unwrap_or_default();
         return Err(format!(
             "unknown variable {name} (did you mean {closest}?); known: {}",
-            KNOWN_VARIABLES.join(", ")
+            known.join(", ")
         ));
     }
     Ok(())
 }
 
-/// Settings that choose how tokens are validated: any of them set means "not dev mode".
-const VALIDATION_VARIABLES: &[&str] = &[
-    "JWT_PUBLIC_KEY_FILE",
-    "JWT_ALG",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "JWT_ISSUERS",
-    "JWT_JWKS_URL",
-    "JWT_ISSUER_URL",
-    "INTROSPECTION_URL",
-    "INTROSPECTION_CLIENT_ID",
-    "INTROSPECTION_CLIENT_SECRET",
-    "AUTH_GRPC_URL",
-];
-
-/// Where keys (or a remote validator) come from: one of these must be set outside dev mode.
-const KEY_VARIABLES: &[&str] = &[
-    "JWT_PUBLIC_KEY_FILE",
-    "JWT_ISSUERS",
-    "JWT_JWKS_URL",
-    "JWT_ISSUER_URL",
-    "INTROSPECTION_URL",
-    "AUTH_GRPC_URL",
-];
-
 /// Whether nothing about validation is configured: the one case dev mode starts in.
 pub fn is_dev_mode(vars: &Vars) -> bool {
-    VALIDATION_VARIABLES.iter().all(|v| vars.get(v).is_none())
+    variables(&[Role::Key, Role::Validation])
+        .iter()
+        .all(|v| vars.get(v).is_none())
 }
 
 /// The configuration's consistency, before anything starts.
 fn check_consistency(vars: &Vars) -> Result<(), String> {
     check_variables(vars)?;
     let set = |v: &&str| vars.get(v).is_some();
-    if !is_dev_mode(vars) && !KEY_VARIABLES.iter().any(set) {
-        let given: Vec<&str> = VALIDATION_VARIABLES.iter().copied().filter(set).collect();
+    let keys = variables(&[Role::Key]);
+    let validation = variables(&[Role::Key, Role::Validation]);
+    if !is_dev_mode(vars) && !keys.iter().any(set) {
+        let given: Vec<&str> = validation.iter().copied().filter(set).collect();
         return Err(format!(
             "{} set, but nothing to validate tokens with: set one of {} (dev mode, with a \
              generated key, starts only when none of {} is set)",
             given.join(", "),
-            KEY_VARIABLES.join(", "),
-            VALIDATION_VARIABLES.join(", ")
+            keys.join(", "),
+            validation.join(", ")
         ));
     }
     for v in ["INTROSPECTION_CLIENT_ID", "INTROSPECTION_CLIENT_SECRET"] {

@@ -277,5 +277,4 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
             .unwrap_or_else(|| Arc::new(MemoryCache::<C>::new(MemoryCache::<C>::DEFAULT_CAPACITY)));
         Authenticator::from_parts(self.validator, cache, self.settings)
     }
-
 }

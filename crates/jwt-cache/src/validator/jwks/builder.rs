@@ -1,7 +1,7 @@
 //! [`JwksKeySourceBuilder`]: where the key set comes from, how it is fetched, and starting it.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -10,8 +10,8 @@ use jsonwebtoken::Algorithm;
 use super::discovery::discover;
 use super::fetch::reqwest_fetch;
 use super::{
-    FetchError, FetchedDocument, JwksKeySource, JwksKeySourceBuilder, JwksStats, KeySet,
-    Location, Shared,
+    FetchError, FetchedDocument, JwksKeySource, JwksKeySourceBuilder, JwksStats, KeySet, Location,
+    Shared,
 };
 use crate::error::ConfigError;
 
@@ -86,18 +86,14 @@ impl JwksKeySourceBuilder {
     }
 
     /// Fetch with your own function of the URL (another HTTP client, a file, a test double of
-    /// yours): it returns the body and the `max-age` it came with, or a [`FetchError`] (any
-    /// `String` or `&str` converts into one).
-    pub fn fetch_with<F, Fut, E>(mut self, fetch: F) -> Self
+    /// yours): it returns the body and the `max-age` it came with, or a [`FetchError`] (`?`
+    /// converts a `String` or `&str` error into one).
+    pub fn fetch_with<F, Fut>(mut self, fetch: F) -> Self
     where
         F: Fn(String) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<FetchedDocument, E>> + Send + 'static,
-        E: Into<FetchError> + 'static,
+        Fut: std::future::Future<Output = Result<FetchedDocument, FetchError>> + Send + 'static,
     {
-        self.fetch = Some(Arc::new(move |url| {
-            let fut = fetch(url);
-            Box::pin(async move { fut.await.map_err(Into::into) })
-        }));
+        self.fetch = Some(Arc::new(move |url| Box::pin(fetch(url))));
         self
     }
 
@@ -141,7 +137,9 @@ impl JwksKeySourceBuilder {
     async fn resolve(self) -> Result<JwksKeySource, ConfigError> {
         let fetch = match self.fetch {
             Some(f) => f,
-            None => reqwest_fetch(super::super::http::default_client().map_err(ConfigError::KeySource)?),
+            None => {
+                reqwest_fetch(super::super::http::default_client().map_err(ConfigError::KeySource)?)
+            }
         };
         let transport = |url: &str| {
             super::super::http::check_transport(url, self.settings.allow_http)
@@ -186,4 +184,3 @@ impl JwksKeySourceBuilder {
         })
     }
 }
-

@@ -9,7 +9,11 @@ use crate::error::ConfigError;
 
 /// The `jwks_uri` of an issuer, from its discovery document, checking that the document names
 /// this very issuer.
-pub(super) async fn discover(fetch: &Fetch, issuer: &str, timeout: Duration) -> Result<String, ConfigError> {
+pub(super) async fn discover(
+    fetch: &Fetch,
+    issuer: &str,
+    timeout: Duration,
+) -> Result<String, ConfigError> {
     #[derive(serde::Deserialize)]
     struct Discovery {
         issuer: String,
@@ -38,4 +42,3 @@ pub(super) async fn discover(fetch: &Fetch, issuer: &str, timeout: Duration) -> 
     }
     Ok(d.jwks_uri)
 }
-

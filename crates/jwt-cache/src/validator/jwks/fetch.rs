@@ -77,4 +77,3 @@ pub(crate) fn reqwest_fetch(client: reqwest::Client) -> Fetch {
         }) as BoxFuture<'static, _>
     })
 }
-

@@ -13,9 +13,9 @@ mod builder;
 mod discovery;
 mod fetch;
 
+use self::fetch::fetch_bounded;
 #[cfg(test)]
 use self::fetch::max_age;
-use self::fetch::fetch_bounded;
 use super::key::VerificationKey;
 use super::key::jwk::from_jwk;
 use crate::error::ValidationError;
@@ -76,17 +76,18 @@ impl From<&str> for FetchError {
 /// The largest document read (a JWKS or a discovery document); larger ones are refused.
 const MAX_DOCUMENT: usize = 1 << 20;
 
-/// Counters of a [`JwksKeySource`].
-#[derive(Debug, Default)]
-pub struct JwksStats {
-    /// Fetches of the key set (every attempt: start, background refresh, unknown `kid`).
-    pub fetches: AtomicU64,
-    /// Fetches that failed (network, status, timeout, a document with no usable key).
-    pub fetch_failures: AtomicU64,
-    /// Fetches triggered by an unknown `kid`.
-    pub unknown_kid_refetches: AtomicU64,
-    /// Requests naming an unknown `kid` answered without a fetch (rate limit, remembered kid).
-    pub unknown_kid_refused: AtomicU64,
+crate::counters! {
+    /// Counters of a [`JwksKeySource`].
+    pub struct JwksStats {
+        /// Fetches of the key set (every attempt: start, background refresh, unknown `kid`).
+        fetches,
+        /// Fetches that failed (network, status, timeout, a document with no usable key).
+        fetch_failures,
+        /// Fetches triggered by an unknown `kid`.
+        unknown_kid_refetches,
+        /// Requests naming an unknown `kid` answered without a fetch (rate limit, remembered kid).
+        unknown_kid_refused,
+    }
 }
 
 /// The keys in use and what is known of how they were obtained.
