@@ -342,6 +342,7 @@ pub async fn token_revocation_covers_every_encoding_of_the_signed_part(
         Lookup::Miss(None) | Lookup::Revoked => {}
         Lookup::Miss(Some(c)) => assert!(c.revoked),
         Lookup::Hit(_) | Lookup::Unchecked(_) => panic!("the twin was never stored"),
+        other => panic!("an answer the suite does not know: {other:?}"),
     }
     // Another signed part with no other revoked id is not covered.
     assert!(

@@ -104,6 +104,12 @@ where
             Revocation::Subject { sub, issued_before } => {
                 (keys.subject_revoked(sub), Some(*issued_before))
             }
+            // A kind this backend does not know how to mark: not recorded, and said so.
+            other => {
+                return Err(CacheError::Backend(format!(
+                    "revocation kind not supported by RedisCache: {other:?}"
+                )));
+            }
         };
         self.call(self.inner.write_timeout, async move {
             match issued_before {

@@ -272,6 +272,7 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
                 });
             }
             Lookup::Miss(_) => {}
+            other => return Ok(other),
         }
         let now = now_ms();
         let view = i.view.revocations();
@@ -311,8 +312,9 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
     ) -> Result<(), CacheError> {
         self.inner.l1.put_now(key, signed, value.clone(), ttl);
         match fill {
-            Fill::Local => Ok(()),
             Fill::Shared => self.inner.l2.put(key, signed, value, ttl, fill).await,
+            // `Fill::Local`, and any place this backend does not know: in process only.
+            _ => Ok(()),
         }
     }
 

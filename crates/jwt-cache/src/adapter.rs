@@ -56,8 +56,10 @@ impl RequestHeaders for http::HeaderMap {
     }
 }
 
-/// What to do with a request, decided once for every adapter.
+/// What to do with a request, decided once for every adapter. Non-exhaustive: an adapter
+/// keeps a wildcard arm (see [`Outcome::into_step`], which every adapter here uses).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Outcome<C> {
     /// The token was accepted at once (an in-process cache hit): put the claims (an `Arc<C>`)
     /// in the request extensions and call the inner service. No allocation was made.
@@ -69,6 +71,53 @@ pub enum Outcome<C> {
     Rejected(Rejection),
     /// The answer needs waiting (a validation, a shared cache): await it, then as above.
     Pending(AuthFuture<C>),
+}
+
+/// What an adapter does next with a request, once [`Outcome::into_step`] has put what the
+/// authentication proved into its extensions. Exhaustive on purpose: an adapter can call the
+/// inner service, answer, or wait, and nothing else.
+#[derive(Debug)]
+pub enum Step<C> {
+    /// Call the inner service (the claims, or the anonymous marker, are in the extensions).
+    Call,
+    /// Answer this rejection; the inner service is not called.
+    Reject(Rejection),
+    /// Await the answer; then insert the claims (`Ok`) and call, or answer the rejection.
+    Wait(AuthFuture<C>),
+}
+
+/// A request's extensions, as an adapter hands them to [`Outcome::into_step`]: where the claims
+/// (an `Arc<C>`) or the [`Unauthenticated`] marker go. Implemented for `http::Extensions`
+/// (feature `tower`); the actix adapter implements it for its own wrapper.
+pub trait Extensions {
+    /// Insert `value`, replacing one of the same type.
+    fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T);
+}
+
+#[cfg(feature = "tower")]
+impl Extensions for http::Extensions {
+    fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        http::Extensions::insert(self, value);
+    }
+}
+
+impl<C: Send + Sync + 'static> Outcome<C> {
+    /// The one decision every adapter applies: put the claims (or the anonymous marker) into
+    /// `extensions`, and say what to do next.
+    pub fn into_step(self, extensions: &mut impl Extensions) -> Step<C> {
+        match self {
+            Outcome::Authenticated(claims) => {
+                extensions.insert(claims);
+                Step::Call
+            }
+            Outcome::Anonymous(marker) => {
+                extensions.insert(marker);
+                Step::Call
+            }
+            Outcome::Rejected(rejection) => Step::Reject(rejection),
+            Outcome::Pending(pending) => Step::Wait(pending),
+        }
+    }
 }
 
 impl<C: JwtClaims> Authenticator<C> {

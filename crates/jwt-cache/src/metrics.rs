@@ -7,7 +7,7 @@
 //! `RedisCache`, a `TieredCache`).
 //!
 //! Counters are relaxed atomics bumped on the request path and reported through **observable**
-//! instruments at collection time, so the hit path pays two atomic increments and no
+//! instruments at collection time, so an accepted in-process hit pays one atomic increment and no
 //! OpenTelemetry call; the one synchronous instrument, the validation-duration histogram, is
 //! recorded only where a validation runs.
 //!

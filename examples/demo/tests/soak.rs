@@ -381,7 +381,7 @@ async fn soak<T: Send + 'static>(
         .unwrap()
         .write_all(keys::RSA_PUBLIC)
         .unwrap();
-    let instances = vec![
+    let instances = [
         Instance::start(&url, &key_file).await,
         Instance::start(&url, &key_file).await,
     ];

@@ -161,8 +161,8 @@ impl<C: JwtClaims> JwtCacheBuilder<C> {
 
     /// Count every request's outcome, the tier that answered and each validation's result
     /// (default `true`): what [`AuthStats`](crate::AuthStats)' request counters and the
-    /// `metrics` feature's instruments report. `false` saves two relaxed atomic increments per
-    /// request (measured in `docs/BENCHMARKS.md`); revocations, fallbacks and coalesced
+    /// `metrics` feature's instruments report. `false` saves a relaxed atomic increment per
+    /// request (one on an accepted in-process hit, a few on other paths; measured in `docs/BENCHMARKS.md`); revocations, fallbacks and coalesced
     /// validations are counted either way.
     pub fn instrumented(mut self, on: bool) -> Self {
         self.settings.instrumented = on;

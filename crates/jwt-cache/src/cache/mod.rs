@@ -118,8 +118,10 @@ pub struct CacheKey {
     pub token: TokenHash,
 }
 
-/// The answer of [`ClaimsCache::get`](crate::ClaimsCache::get).
+/// The answer of [`ClaimsCache::get`](crate::ClaimsCache::get). Non-exhaustive: a backend
+/// constructs one of these; code that matches one keeps a wildcard arm for answers added later.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Lookup<C> {
     /// A cached validation that no revocation covers. The authenticator still re-checks
     /// `exp`/`nbf` against the clock and the signing key against the current key set.
@@ -160,7 +162,9 @@ impl RevocationCheck {
 }
 
 /// Where a validation may be stored ([`ClaimsCache::put`](crate::ClaimsCache::put)).
+/// Non-exhaustive: a backend treats a place it does not know as [`Fill::Local`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fill {
     /// Everywhere the cache keeps claims, shared tiers included: the validator is remote and
     /// expensive, so another instance reading it back saves a call.

@@ -69,8 +69,9 @@ pub enum StoredRevocation {
     },
 }
 
-/// A revocation: what it covers.
+/// A revocation: what it covers. Non-exhaustive: kinds may be added (by issuer, by key).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Revocation {
     /// One token, by the SHA-256 of its signed part (logout): covers every encoding of the
     /// same signed content, e.g. the high-S twin of an ECDSA signature (see [`SignedHash`]).

@@ -8,7 +8,7 @@ use http::{Request, Response};
 use tower_http::auth::AsyncAuthorizeRequest;
 
 use super::{DefaultRejection, RejectionHandler};
-use crate::adapter::{Outcome, WithMethod};
+use crate::adapter::{Step, WithMethod};
 use crate::authenticator::Authenticator;
 use crate::claims::JwtClaims;
 
@@ -99,19 +99,12 @@ where
             method: request.method().as_str(),
             headers: request.headers(),
         });
-        match outcome {
-            Outcome::Authenticated(claims) => {
-                request.extensions_mut().insert(claims);
-                Either::Left(ready(Ok(request)))
-            }
-            Outcome::Anonymous(marker) => {
-                request.extensions_mut().insert(marker);
-                Either::Left(ready(Ok(request)))
-            }
-            Outcome::Rejected(rejection) => Either::Left(ready(Err(self
+        match outcome.into_step(request.extensions_mut()) {
+            Step::Call => Either::Left(ready(Ok(request))),
+            Step::Reject(rejection) => Either::Left(ready(Err(self
                 .handler
                 .respond(rejection, self.auth.realm())))),
-            Outcome::Pending(pending) => {
+            Step::Wait(pending) => {
                 let handler = self.handler.clone();
                 let realm = self.auth.realm_arc();
                 Either::Right(Box::pin(async move {

@@ -4,7 +4,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::{RejectionHandler, ResponseFuture};
-use crate::adapter::{Outcome, WithMethod};
+use crate::adapter::{Step, WithMethod};
 use crate::authenticator::Authenticator;
 use crate::claims::JwtClaims;
 
@@ -74,28 +74,17 @@ where
         });
         let mut req = req;
         let mut inner = inner;
-        match outcome {
+        match outcome.into_step(req.extensions_mut()) {
             // The in-process cache answered: no state machine, straight to the service.
-            Outcome::Authenticated(claims) => {
-                req.extensions_mut().insert(claims);
-                ResponseFuture::calling(
-                    inner.call(req),
-                    self.handler.clone(),
-                    self.auth.realm_arc(),
-                )
-            }
-            Outcome::Anonymous(marker) => {
-                req.extensions_mut().insert(marker);
-                ResponseFuture::calling(
-                    inner.call(req),
-                    self.handler.clone(),
-                    self.auth.realm_arc(),
-                )
-            }
-            Outcome::Rejected(rejection) => {
+            Step::Call => ResponseFuture::calling(
+                inner.call(req),
+                self.handler.clone(),
+                self.auth.realm_arc(),
+            ),
+            Step::Reject(rejection) => {
                 ResponseFuture::rejected(self.handler.respond(rejection, self.auth.realm()))
             }
-            Outcome::Pending(auth) => ResponseFuture::authenticating(
+            Step::Wait(auth) => ResponseFuture::authenticating(
                 auth,
                 req,
                 inner,
