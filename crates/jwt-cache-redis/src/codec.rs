@@ -197,6 +197,43 @@ impl Codec {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The codec round-trips, and any single changed bit (in the key name, `not_after`,
+        /// the payload or the tag) is refused; so is the value under another key name.
+        #[test]
+        fn round_trip_and_every_single_bit_flip_is_refused(
+            key in "[a-z:{}]{1,24}",
+            other in "[a-z:{}]{1,24}",
+            sub in "\\PC{0,30}",
+            not_after in 1_000_000u64..4_000_000_000_000,
+            flip in any::<usize>(),
+        ) {
+            use jwt_cache::StandardClaims;
+            use jwt_cache::validator::{TokenMeta, ValidatedToken};
+            let codec = super::Codec::new(Some(b"0123456789abcdefghijklmnopqrstuv-prop"));
+            let v = ValidatedToken::new(
+                StandardClaims { sub: sub.clone(), ..Default::default() },
+                TokenMeta { sub: Some(sub.clone()), ..Default::default() },
+            );
+            let value = codec.encode(&key, not_after, &v).unwrap();
+            let now = not_after - 1;
+            let back = codec.decode::<StandardClaims>(&key, &value, now).unwrap();
+            prop_assert_eq!(&back.claims.sub, &sub);
+            prop_assert!(codec.decode::<StandardClaims>(&key, &value, not_after).is_err(), "past not_after");
+            if other != key {
+                prop_assert!(codec.decode::<StandardClaims>(&other, &value, now).is_err());
+            }
+            let mut changed = value.clone();
+            let bit = flip % (changed.len() * 8);
+            changed[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(codec.decode::<StandardClaims>(&key, &changed, now).is_err(), "bit {}", bit);
+            // Without the key, a signed value is never taken for a plain one.
+            prop_assert!(super::Codec::new(None).decode::<StandardClaims>(&key, &value, now).is_err());
+        }
+    }
+
     use super::*;
     use jwt_cache::StandardClaims;
 

@@ -69,6 +69,9 @@ mod cache;
 mod calls;
 mod client;
 mod codec;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod log;
 mod lookup;

@@ -380,6 +380,12 @@ impl Replicator {
     }
 }
 
+/// [`parse_snapshot`] for the fuzz targets: the number of revocations read.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_snapshot_for_fuzzing(v: Value) -> Option<usize> {
+    parse_snapshot(v).map(|(_, revocations)| revocations.len())
+}
+
 /// `{seq, {member, score, …}, {subject, before, …}, head}` → `(position, revocations)`.
 /// Entries that do not parse are skipped, except that an unreadable subject time revokes the
 /// whole subject.

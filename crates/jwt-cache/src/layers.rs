@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("authenticator", 7),
     ("adapter", 8),
     ("middleware", 9),
+    ("fuzzing", 10),
 ];
 
 /// The root re-exports (`crate::Rejection`), by the module that defines them.

@@ -9,12 +9,17 @@ pub mod cache;
 mod claims;
 mod clock;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(test)]
 mod layers;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "tower")]
 pub mod middleware;
+#[cfg(test)]
+mod properties;
 mod stats;
 mod token;
 pub mod validator;

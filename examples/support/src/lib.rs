@@ -489,12 +489,7 @@ pub fn issuers(vars: &Vars) -> Result<Option<Issuers<StandardClaims>>, String> {
         return Ok(None);
     };
     let mut issuers = Issuers::new();
-    for entry in spec.split([',', ' ']).filter(|e| !e.is_empty()) {
-        let bad = || format!("JWT_ISSUERS entry {entry:?}: expected ISSUER=ALG:PEM_FILE");
-        let (iss, rest) = entry.split_once('=').ok_or_else(bad)?;
-        let (alg, path) = rest.split_once(':').ok_or_else(bad)?;
-        let alg = Algorithm::from_str(alg)
-            .map_err(|_| format!("JWT_ISSUERS: unknown algorithm {alg:?}"))?;
+    for (iss, alg, path) in issuer_entries(&spec)? {
         let pem = std::fs::read(path).map_err(|e| format!("JWT_ISSUERS: reading {path}: {e}"))?;
         let mut v = JwtValidator::from_pem(alg, &pem)
             .map_err(|e| format!("JWT_ISSUERS {iss}: {e}"))?
@@ -505,6 +500,55 @@ pub fn issuers(vars: &Vars) -> Result<Option<Issuers<StandardClaims>>, String> {
         issuers = issuers.issuer(iss, v);
     }
     Ok(Some(issuers))
+}
+
+/// `JWT_ISSUERS` entries: `(issuer, algorithm, PEM file)` each, or what is wrong with one.
+fn issuer_entries(spec: &str) -> Result<Vec<(&str, Algorithm, &str)>, String> {
+    spec.split([',', ' '])
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let bad = || format!("JWT_ISSUERS entry {entry:?}: expected ISSUER=ALG:PEM_FILE");
+            let (iss, rest) = entry.split_once('=').ok_or_else(bad)?;
+            let (alg, path) = rest.split_once(':').ok_or_else(bad)?;
+            if iss.is_empty() || path.is_empty() {
+                return Err(bad());
+            }
+            let alg = Algorithm::from_str(alg)
+                .map_err(|_| format!("JWT_ISSUERS: unknown algorithm {alg:?}"))?;
+            Ok((iss, alg, path))
+        })
+        .collect()
+}
+
+/// What start-up checks before it reads a file or opens a connection: the variables (known
+/// names, consistency), and the syntax of `ADDR`, `JWT_CACHE_TTL`, `JWT_ISSUERS`,
+/// `JWT_COOKIE_ALLOWED_ORIGINS` and `JWT_ALG`. Untrusted text in, an error message out, never a
+/// panic (a fuzz target and the tests run it).
+pub fn check_configuration(vars: &Vars) -> Result<(), String> {
+    check_consistency(vars)?;
+    cookie_origins(vars)?;
+    if let Some(addr) = vars.get("ADDR") {
+        SocketAddr::from_str(&addr).map_err(|e| format!("bad address {addr:?}: {e}"))?;
+    }
+    if let Some(ttl) = vars.get("JWT_CACHE_TTL") {
+        ttl.parse::<u64>()
+            .map_err(|_| format!("JWT_CACHE_TTL {ttl:?}: expected seconds"))?;
+    }
+    if let Some(spec) = vars.get("JWT_ISSUERS") {
+        issuer_entries(&spec)?;
+    }
+    if let Some(alg) = vars.get("JWT_ALG") {
+        Algorithm::from_str(&alg).map_err(|_| format!("unknown JWT_ALG {alg:?}"))?;
+    }
+    Ok(())
+}
+
+/// The `configuration` fuzz target: `NAME=value` lines, checked by [`check_configuration`].
+#[doc(hidden)]
+pub fn fuzz_configuration(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let pairs: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let _ = check_configuration(&Vars::from_pairs(pairs));
 }
 
 /// A remote validator from `INTROSPECTION_URL`, or a JWKS key source from `JWT_JWKS_URL` /

@@ -21,7 +21,7 @@
 
 mod builder;
 mod future;
-mod lifetime;
+pub(crate) mod lifetime;
 mod memo;
 mod miss;
 mod revoke;

@@ -359,14 +359,33 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
                 )));
             }
         };
+        self.judge(&body)
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint_of()
+    }
+
+    fn leeway(&self) -> u64 {
+        self.config.leeway
+    }
+
+    fn accepts_opaque(&self) -> bool {
+        true
+    }
+}
+
+impl<C: JwtClaims> IntrospectionValidator<C> {
+    /// The verdict on an introspection answer (untrusted input: the server's 200 body).
+    pub(crate) fn judge(&self, body: &[u8]) -> Result<ValidatedToken<C>, ValidationError> {
         // A 200 whose body is not an introspection answer is the server's failure, not a
         // verdict on the token: 503, never remembered as a refusal.
-        let answer: Answer = serde_json::from_slice(&body)
+        let answer: Answer = serde_json::from_slice(body)
             .map_err(|e| unavailable(format_args!("not an introspection answer: {e}")))?;
         if !answer.active {
             return Err(ValidationError::Inactive);
         }
-        let reg: RegisteredClaims = serde_json::from_slice(&body)
+        let reg: RegisteredClaims = serde_json::from_slice(body)
             .map_err(|e| unavailable(format_args!("malformed introspection answer: {e}")))?;
         if !answer.type_accepted(self.config.token_types.as_deref()) {
             return Err(ValidationError::WrongType);
@@ -397,12 +416,12 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
         }
         // Claims that do not decode are a malformed answer too (the server's, or a claims type
         // that does not fit what it answers): 503, not a refusal to remember.
-        let claims: C = serde_json::from_slice(&body)
+        let claims: C = serde_json::from_slice(body)
             .map_err(|e| unavailable(format_args!("claims of the answer: {e}")))?;
         Ok(ValidatedToken::new(claims, reg.into_meta(None)))
     }
 
-    fn fingerprint(&self) -> Fingerprint {
+    fn fingerprint_of(&self) -> Fingerprint {
         let mut aud = self.config.audiences.clone();
         aud.sort();
         Fingerprint::of(&[
@@ -419,14 +438,6 @@ impl<C: JwtClaims> TokenValidator<C> for IntrospectionValidator<C> {
                 .unwrap_or_else(|| "-refresh".into())
                 .as_bytes(),
         ])
-    }
-
-    fn leeway(&self) -> u64 {
-        self.config.leeway
-    }
-
-    fn accepts_opaque(&self) -> bool {
-        true
     }
 }
 

@@ -14,11 +14,6 @@ pub(super) async fn discover(
     issuer: &str,
     timeout: Duration,
 ) -> Result<String, ConfigError> {
-    #[derive(serde::Deserialize)]
-    struct Discovery {
-        issuer: String,
-        jwks_uri: String,
-    }
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
@@ -26,7 +21,18 @@ pub(super) async fn discover(
     let doc = fetch_bounded(fetch, &url, timeout)
         .await
         .map_err(|e| ConfigError::KeySource(format!("discovery: {e}")))?;
-    let d: Discovery = serde_json::from_slice(&doc.body).map_err(|e| {
+    parse_discovery(&doc.body, issuer, &url)
+}
+
+/// The `jwks_uri` a discovery document `body` (fetched from `url`) gives for `issuer`, when it
+/// names exactly that issuer. Untrusted input: any other document is an error.
+pub(crate) fn parse_discovery(body: &[u8], issuer: &str, url: &str) -> Result<String, ConfigError> {
+    #[derive(serde::Deserialize)]
+    struct Discovery {
+        issuer: String,
+        jwks_uri: String,
+    }
+    let d: Discovery = serde_json::from_slice(body).map_err(|e| {
         ConfigError::KeySource(format!(
             "discovery document at {}: {e}",
             super::super::http::redact(&url)

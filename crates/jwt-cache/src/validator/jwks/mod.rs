@@ -462,6 +462,16 @@ impl Shared {
     }
 }
 
+/// How many usable keys a JWKS document holds under the default settings (the fuzz targets'
+/// entry point).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_document(body: &[u8]) -> Result<usize, String> {
+    parse_jwks(body, &Settings::default()).map(|keys| keys.len())
+}
+
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::discovery::parse_discovery;
+
 /// The usable keys of a JWKS document; an error when it is not one or has none.
 fn parse_jwks(body: &[u8], settings: &Settings) -> Result<Vec<VerificationKey>, String> {
     #[derive(serde::Deserialize)]
