@@ -1,6 +1,6 @@
 //! [`JwksKeySource`]: a JWKS fetched over HTTP, refreshed in the background, read lock-free.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -297,7 +297,7 @@ impl JwksKeySource {
     #[cfg(feature = "metrics")]
     pub fn observe(&self, meter: &opentelemetry::metrics::Meter) {
         use crate::metrics::{KeyValue, observe_counter, observe_gauge};
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         observe_counter(
             meter,
             "jwt_cache.jwks.fetches",
