@@ -112,12 +112,15 @@ pub fn discovery_document(body: &[u8], issuer: &str) -> Result<String, String> {
 #[cfg(feature = "introspection")]
 pub fn introspection_answer(body: &[u8]) -> Result<(), crate::error::ValidationError> {
     use crate::validator::IntrospectionValidator;
-    let v = IntrospectionValidator::<crate::claims::StandardClaims>::builder(
-        "https://id.example/introspect",
-    )
-    .audience("content")
-    .build()
-    .expect("a valid configuration");
+    // Built once: a validator holds an HTTP client, whose set-up would dominate every run.
+    static VALIDATOR: std::sync::OnceLock<IntrospectionValidator<crate::claims::StandardClaims>> =
+        std::sync::OnceLock::new();
+    let v = VALIDATOR.get_or_init(|| {
+        IntrospectionValidator::builder("https://id.example/introspect")
+            .audience("content")
+            .build()
+            .expect("a valid configuration")
+    });
     let verdict = v.judge(body);
     if verdict.is_ok() {
         let answer: serde_json::Value = serde_json::from_slice(body).expect("accepted: JSON");

@@ -6,6 +6,7 @@
 const LAYERS: &[(&str, u8)] = &[
     ("clock", 0),
     ("error", 0),
+    ("grpc", 1),
     ("claims", 1),
     ("token", 2),
     ("stats", 3),
@@ -72,7 +73,10 @@ fn crate_paths(code: &str) -> Vec<String> {
         let end = tail
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(tail.len());
-        out.push(tail[..end].to_owned());
+        // A macro (`crate::counters!`) is exported at the root, not a module.
+        if !tail[end..].starts_with('!') {
+            out.push(tail[..end].to_owned());
+        }
         rest = &tail[end..];
     }
     out

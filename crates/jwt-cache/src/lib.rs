@@ -12,6 +12,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grpc;
 #[cfg(test)]
 mod layers;
 #[cfg(feature = "metrics")]

@@ -81,9 +81,15 @@ impl<C, H> JwtCacheLayer<C, H> {
     /// });
     /// ```
     pub fn on_rejection<F>(self, f: F) -> JwtCacheLayer<C, RejectWith<F>> {
+        self.with_rejection(RejectWith(f))
+    }
+
+    /// Answer refusals with `handler`: [`GrpcRejection`](super::GrpcRejection) in front of a
+    /// gRPC server, or your own [`RejectionHandler`](super::RejectionHandler).
+    pub fn with_rejection<H2>(self, handler: H2) -> JwtCacheLayer<C, H2> {
         JwtCacheLayer {
             auth: self.auth,
-            handler: RejectWith(f),
+            handler,
         }
     }
 

@@ -17,6 +17,6 @@ mod service;
 #[cfg(feature = "tower-http")]
 pub use self::authorize::JwtAuthorizer;
 pub use self::future::ResponseFuture;
-pub use self::rejection::{DefaultRejection, RejectWith, RejectionHandler};
+pub use self::rejection::{DefaultRejection, GrpcRejection, RejectWith, RejectionHandler};
 pub use self::scope::{RequireScope, RequireScopeService};
 pub use self::service::JwtCache;

@@ -22,6 +22,13 @@ use std::sync::Arc;
 pub use self::function::FnValidator;
 #[cfg(any(feature = "jwks", feature = "introspection"))]
 pub use self::http::redact as redact_url;
+/// The transport rule of every outbound call that carries a token or fetches keys: `https://`,
+/// or plain `http://` to a loopback host only (unless `allow_http`), no user-info, read with
+/// the URL parser the HTTP client uses. `Err` says why not (the URL redacted).
+#[cfg(any(feature = "jwks", feature = "introspection"))]
+pub fn check_transport(url: &str, allow_http: bool) -> Result<(), String> {
+    self::http::check_transport(url, allow_http)
+}
 #[cfg(feature = "introspection")]
 pub use self::introspection::{ClientAuth, IntrospectionValidator, IntrospectionValidatorBuilder};
 #[cfg(feature = "jwks")]

@@ -35,13 +35,13 @@ pub(crate) fn parse_discovery(body: &[u8], issuer: &str, url: &str) -> Result<St
     let d: Discovery = serde_json::from_slice(body).map_err(|e| {
         ConfigError::KeySource(format!(
             "discovery document at {}: {e}",
-            super::super::http::redact(&url)
+            super::super::http::redact(url)
         ))
     })?;
     if d.issuer != issuer {
         return Err(ConfigError::KeySource(format!(
             "discovery document at {} names issuer {:?}, not {:?}",
-            super::super::http::redact(&url),
+            super::super::http::redact(url),
             d.issuer,
             super::super::http::redact(issuer)
         )));
