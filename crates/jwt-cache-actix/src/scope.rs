@@ -7,6 +7,7 @@ use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures_util::future::{Ready, ready};
+use jwt_cache::adapter::ClaimsRequirement;
 use jwt_cache::{Requirement, Scopes};
 
 use crate::middleware::{ScopeRefused, rejection_response};
@@ -18,45 +19,41 @@ use crate::middleware::{ScopeRefused, rejection_response};
 /// refusals. Wrap a scope or resource under the
 /// authentication middleware:
 /// `web::scope("/admin").wrap(RequireScope::<StandardClaims>::role("admin"))`.
-pub struct RequireScope<C> {
-    requirement: Requirement,
-    _claims: std::marker::PhantomData<fn() -> C>,
-}
+pub struct RequireScope<C>(ClaimsRequirement<C>);
 
 impl<C> Clone for RequireScope<C> {
     fn clone(&self) -> Self {
-        RequireScope {
-            requirement: self.requirement.clone(),
-            _claims: std::marker::PhantomData,
-        }
+        RequireScope(self.0.clone())
     }
 }
 
 impl<C> fmt::Debug for RequireScope<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequireScope")
-            .field(&self.requirement)
-            .finish()
+        self.0.fmt(f)
+    }
+}
+
+/// The core's requirement, as this middleware.
+impl<C> From<ClaimsRequirement<C>> for RequireScope<C> {
+    fn from(r: ClaimsRequirement<C>) -> Self {
+        RequireScope(r)
     }
 }
 
 impl<C> RequireScope<C> {
     /// Require the scope `scope`.
     pub fn scope(scope: impl Into<String>) -> Self {
-        Self::new(Requirement::scope(scope))
+        ClaimsRequirement::scope(scope).into()
     }
 
     /// Require the role `role`.
     pub fn role(role: impl Into<String>) -> Self {
-        Self::new(Requirement::role(role))
+        ClaimsRequirement::role(role).into()
     }
 
     /// Require `requirement`.
     pub fn new(requirement: Requirement) -> Self {
-        RequireScope {
-            requirement,
-            _claims: std::marker::PhantomData,
-        }
+        ClaimsRequirement::new(requirement).into()
     }
 }
 
@@ -116,9 +113,7 @@ where
         use futures_util::TryFutureExt;
         let verdict = {
             let ext = req.extensions();
-            self.requirement
-                .requirement
-                .check(ext.get::<Arc<C>>().map(|c| &**c))
+            self.requirement.0.check(ext.get::<Arc<C>>().map(|c| &**c))
         };
         match verdict {
             Ok(()) => futures_util::future::Either::Left(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 pub use crate::authenticator::AuthFuture;
 use crate::authenticator::Authenticator;
-use crate::claims::JwtClaims;
+use crate::claims::{JwtClaims, Requirement, Scopes};
 use crate::error::Rejection;
 pub use crate::token::{DEFAULT_MAX_TOKEN_LEN, parse_authorization};
 
@@ -143,6 +143,60 @@ impl<C: JwtClaims> Authenticator<C> {
                 None => Outcome::Pending(auth),
             },
         }
+    }
+}
+
+/// A [`Requirement`] (a scope or a role) on claims of type `C`: what every adapter's
+/// `RequireScope` holds and checks (the tower one is this type; the actix one wraps it).
+pub struct ClaimsRequirement<C> {
+    requirement: Requirement,
+    _claims: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for ClaimsRequirement<C> {
+    fn clone(&self) -> Self {
+        ClaimsRequirement::new(self.requirement.clone())
+    }
+}
+
+impl<C> std::fmt::Debug for ClaimsRequirement<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RequireScope")
+            .field(&self.requirement)
+            .finish()
+    }
+}
+
+impl<C> ClaimsRequirement<C> {
+    /// Require the scope `scope`.
+    pub fn scope(scope: impl Into<String>) -> Self {
+        Self::new(Requirement::scope(scope))
+    }
+
+    /// Require the role `role`.
+    pub fn role(role: impl Into<String>) -> Self {
+        Self::new(Requirement::role(role))
+    }
+
+    /// Require `requirement`.
+    pub fn new(requirement: Requirement) -> Self {
+        ClaimsRequirement {
+            requirement,
+            _claims: std::marker::PhantomData,
+        }
+    }
+
+    /// The requirement.
+    pub fn requirement(&self) -> &Requirement {
+        &self.requirement
+    }
+}
+
+impl<C: Scopes> ClaimsRequirement<C> {
+    /// Whether a request with these claims (`None`: none, the middleware let it through
+    /// without a token) meets the requirement: a 403 `insufficient_scope`, or a 401.
+    pub fn check(&self, claims: Option<&C>) -> Result<(), Rejection> {
+        self.requirement.check(claims)
     }
 }
 

@@ -1,7 +1,6 @@
 //! [`RequireScope`]: a route-level requirement of a scope or role on the claims the
 //! authentication layer put in the request (no re-validation).
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -12,10 +11,10 @@ use tower_service::Service;
 
 use super::DefaultRejection;
 use super::rejection::ScopeRefused;
-use crate::claims::{Requirement, Scopes};
+use crate::claims::Scopes;
 
 /// A tower layer that lets a request through only if its claims (type `C`, put there by
-/// [`JwtCacheLayer`](crate::JwtCacheLayer)) meet a [`Requirement`]; otherwise 403
+/// [`JwtCacheLayer`](crate::JwtCacheLayer)) meet a [`Requirement`](crate::Requirement); otherwise 403
 /// `insufficient_scope` with `WWW-Authenticate: Bearer error="insufficient_scope",
 /// scope="…"` (RFC 6750 §3.1). A request without claims gets 401. Under a
 /// [`JwtCacheLayer`](crate::JwtCacheLayer), the refusal is answered by the layer's rejection
@@ -29,47 +28,7 @@ use crate::claims::{Requirement, Scopes};
 /// let write = RequireScope::<StandardClaims>::scope("write");
 /// let admins = RequireScope::<StandardClaims>::role("admin");
 /// ```
-pub struct RequireScope<C> {
-    requirement: Requirement,
-    _claims: PhantomData<fn() -> C>,
-}
-
-impl<C> Clone for RequireScope<C> {
-    fn clone(&self) -> Self {
-        RequireScope {
-            requirement: self.requirement.clone(),
-            _claims: PhantomData,
-        }
-    }
-}
-
-impl<C> std::fmt::Debug for RequireScope<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("RequireScope")
-            .field(&self.requirement)
-            .finish()
-    }
-}
-
-impl<C> RequireScope<C> {
-    /// Require the scope `scope`.
-    pub fn scope(scope: impl Into<String>) -> Self {
-        Self::new(Requirement::scope(scope))
-    }
-
-    /// Require the role `role`.
-    pub fn role(role: impl Into<String>) -> Self {
-        Self::new(Requirement::role(role))
-    }
-
-    /// Require `requirement`.
-    pub fn new(requirement: Requirement) -> Self {
-        RequireScope {
-            requirement,
-            _claims: PhantomData,
-        }
-    }
-}
+pub type RequireScope<C> = crate::adapter::ClaimsRequirement<C>;
 
 impl<S, C> Layer<S> for RequireScope<C> {
     type Service = RequireScopeService<S, C>;
@@ -101,7 +60,7 @@ impl<S: std::fmt::Debug, C> std::fmt::Debug for RequireScopeService<S, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequireScopeService")
             .field("inner", &self.inner)
-            .field("requirement", &self.layer.requirement)
+            .field("requirement", self.layer.requirement())
             .finish()
     }
 }
@@ -122,7 +81,7 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let claims = req.extensions().get::<Arc<C>>().map(|c| &**c);
-        match self.layer.requirement.check(claims) {
+        match self.layer.check(claims) {
             Ok(()) => {
                 // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
                 let clone = self.inner.clone();
