@@ -68,11 +68,15 @@ async fn main() {
     println!(
         "  AUTH_GRPC_URL=http://{local} ADDR=127.0.0.1:50052 cargo run -p jwt-cache-example-grpc-service"
     );
+    println!("RPCs (proto: examples/support/proto/jwtcache_example.proto; no reflection service):");
     println!(
-        "RPCs: Issue {{subject}} -> {{token}}; Validate {{token}} -> {{claims_json}} or UNAUTHENTICATED;"
+        "  Issue {{subject}} -> {{token}}; Validate {{token}} -> {{claims_json}} or UNAUTHENTICATED;"
     );
     println!(
-        "      Control {{delay_ms, fail}} -> {{issue_calls, validate_calls}} (slow it down, make it fail)"
+        "  Control {{delay_ms, fail}} -> {{issue_calls, validate_calls}} (slow it down, make it fail), e.g."
+    );
+    println!(
+        "  grpcurl -plaintext -import-path examples/support/proto -proto jwtcache_example.proto -d '{{\"delay_ms\": 5}}' {local} jwtcache.example.v1.Auth/Control"
     );
     println!("  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:3000/me");
     if let Err(e) = service.serve(listener).await {

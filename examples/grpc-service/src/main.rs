@@ -28,7 +28,7 @@ async fn main() {
         local,
     );
     println!(
-        "call Me with metadata `authorization: Bearer $TOKEN` (scope `{}` required): e.g. grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" {local} jwtcache.example.v1.Profile/Me",
+        "call Me with metadata `authorization: Bearer $TOKEN` (scope `{}` required), e.g. from the repository root:\n  grpcurl -plaintext -import-path examples/support/proto -proto jwtcache_example.proto -H \"authorization: Bearer $TOKEN\" {local} jwtcache.example.v1.Profile/Me\n(the server has no reflection service: give grpcurl the proto file)",
         jwt_cache_example_grpc_service::SCOPE
     );
     if let Err(e) = jwt_cache_example_grpc_service::serve(config.auth, listener).await {
