@@ -22,7 +22,7 @@ trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
 ADDR=127.0.0.1:$IPORT ./target/release/jwt-cache-issuer >/dev/null 2>&1 &
 PIDS+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$IPORT/stats" >/dev/null && break; sleep 0.1; done
-export INTROSPECTION_URL=http://127.0.0.1:$IPORT/introspect INTROSPECTION_CLIENT_ID=demo INTROSPECTION_CLIENT_SECRET=demo-secret
+export INTROSPECTION_URL=http://127.0.0.1:$IPORT/introspect INTROSPECTION_CLIENT_ID=demo INTROSPECTION_CLIENT_SECRET=demo-secret JWT_AUDIENCE=jwt-cache-demo
 RUST_LOG=warn TOKIO_WORKER_THREADS=1 ADDR=127.0.0.1:$CPORT ./target/release/jwt-cache-demo >/dev/null 2>&1 &
 PIDS+=($!)
 RUST_LOG=warn TOKIO_WORKER_THREADS=1 JWT_CACHE_TTL=0 ADDR=127.0.0.1:$DPORT ./target/release/jwt-cache-demo >/dev/null 2>&1 &
