@@ -127,9 +127,7 @@ impl<C: JwtClaims> Authenticator<C> {
             realm: self.realm_arc(),
         }
     }
-}
 
-impl<C: JwtClaims> Authenticator<C> {
     /// Decide what to do with a request from its headers (the `Authorization` header, and
     /// the cookie or custom header when configured): what every adapter calls, once per
     /// request.

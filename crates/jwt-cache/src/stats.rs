@@ -46,9 +46,10 @@ macro_rules! counters {
     };
 }
 
-/// Declares a counter family: an enum, its `ALL` list in slot order, and its label(s).
+/// Declares a counter family: an enum, its `ALL` list in slot order, and its label(s) of type
+/// `$labels`.
 macro_rules! family {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $label:expr),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident: $labels:ty { $($variant:ident => $label:expr),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub(crate) enum $name { $($variant),+ }
@@ -67,21 +68,16 @@ macro_rules! family {
 
             /// Its label(s).
             #[allow(dead_code)]
-            pub(crate) const fn labels(self) -> <Self as Labelled>::Labels {
+            pub(crate) const fn labels(self) -> $labels {
                 match self { $($name::$variant => $label),+ }
             }
         }
     };
 }
 
-/// What a family's member is labelled with.
-pub(crate) trait Labelled {
-    type Labels;
-}
-
 family! {
     /// `outcome` and `reason` of `jwt_cache.requests`.
-    RequestOutcome {
+    RequestOutcome: (&'static str, &'static str) {
         Accepted => ("accepted", ""),
         Anonymous => ("anonymous", ""),
         Unavailable => ("unavailable", ""),
@@ -104,9 +100,6 @@ family! {
         InsufficientScope => ("rejected", "insufficient_scope"),
         Other => ("rejected", "other"),
     }
-}
-impl Labelled for RequestOutcome {
-    type Labels = (&'static str, &'static str);
 }
 
 impl RequestOutcome {
@@ -142,39 +135,30 @@ impl RequestOutcome {
 family! {
     /// `tier` of `jwt_cache.lookups`: the cache's synchronous (in-process) answer, its
     /// asynchronous (shared: Redis) one, and the negative cache of refusals.
-    Tier {
+    Tier: &'static str {
         InProcess => "in_process",
         Shared => "shared",
         Negative => "negative",
     }
 }
-impl Labelled for Tier {
-    type Labels = &'static str;
-}
 
 family! {
     /// `result` of `jwt_cache.lookups`.
-    LookupResult {
+    LookupResult: &'static str {
         Hit => "hit",
         Miss => "miss",
         Revoked => "revoked",
         Unchecked => "unchecked",
     }
 }
-impl Labelled for LookupResult {
-    type Labels = &'static str;
-}
 
 family! {
     /// `result` of `jwt_cache.validations`.
-    ValidationResult {
+    ValidationResult: &'static str {
         Valid => "valid",
         Invalid => "invalid",
         Unavailable => "unavailable",
     }
-}
-impl Labelled for ValidationResult {
-    type Labels = &'static str;
 }
 
 impl ValidationResult {
@@ -190,26 +174,20 @@ impl ValidationResult {
 
 family! {
     /// `kind` of `jwt_cache.revocations`.
-    RevocationKind {
+    RevocationKind: &'static str {
         Token => "token",
         Jti => "jti",
         Subject => "subject",
     }
 }
-impl Labelled for RevocationKind {
-    type Labels = &'static str;
-}
 
 family! {
     /// `reason` of `jwt_cache.fallbacks`: a lookup that failed (validated directly), a
     /// revocation check that failed.
-    Fallback {
+    Fallback: &'static str {
         Lookup => "lookup",
         RevocationCheck => "revocation_check",
     }
-}
-impl Labelled for Fallback {
-    type Labels = &'static str;
 }
 
 /// Counters, for tests and dashboards: relaxed atomics (one on an in-process hit), which the

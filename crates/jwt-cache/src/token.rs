@@ -124,15 +124,26 @@ fn safe_method(method: Option<&str>) -> bool {
     matches!(method, Some("GET" | "HEAD" | "OPTIONS"))
 }
 
-/// The one value of a header, if it has exactly one.
-fn single<'a>(headers: &'a (impl RequestHeaders + ?Sized), name: &str) -> Option<&'a [u8]> {
+/// How many values a header has, and its last one (optional whitespace trimmed).
+fn values<'a>(
+    headers: &'a (impl RequestHeaders + ?Sized),
+    name: &str,
+) -> (usize, Option<&'a [u8]>) {
     let mut value = None;
     let mut n = 0;
     headers.each_value(name, &mut |v| {
         n += 1;
         value = Some(trim_ows(v));
     });
-    (n == 1).then_some(value).flatten()
+    (n, value)
+}
+
+/// The one value of a header, if it has exactly one.
+fn single<'a>(headers: &'a (impl RequestHeaders + ?Sized), name: &str) -> Option<&'a [u8]> {
+    match values(headers, name) {
+        (1, value) => value,
+        _ => None,
+    }
 }
 
 impl TokenSources {
@@ -247,12 +258,7 @@ impl TokenSources {
             }
         }
         if let Some(name) = &self.header {
-            let mut hits = 0;
-            let mut value = None;
-            headers.each_value(name, &mut |v| {
-                hits += 1;
-                value = Some(trim_ows(v));
-            });
+            let (hits, value) = values(headers, name);
             if let Some(v) = only(hits, value, "empty token header")? {
                 place(v)?;
             }

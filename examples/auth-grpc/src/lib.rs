@@ -6,9 +6,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use jwt_cache::jsonwebtoken::{self, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jwt_cache::jsonwebtoken::{self, Algorithm, DecodingKey, Validation};
+use jwt_cache_example_support::DevIssuer;
 use jwt_cache_example_support::grpc::proto::auth_server::{Auth, AuthServer};
 use jwt_cache_example_support::grpc::proto::{
     ControlRequest, ControlResponse, IssueRequest, IssueResponse, ValidateRequest, ValidateResponse,
@@ -21,7 +22,7 @@ pub const ISSUER: &str = "jwt-cache-auth-grpc";
 pub const AUDIENCE: &str = "jwt-cache-demo";
 
 struct State {
-    encoding: EncodingKey,
+    issuer: DevIssuer,
     decoding: DecodingKey,
     delay_ms: AtomicU64,
     fail: AtomicBool,
@@ -43,13 +44,6 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl Default for AuthService {
     fn default() -> Self {
         Self::new()
@@ -59,14 +53,11 @@ impl Default for AuthService {
 impl AuthService {
     /// A service with an Ed25519 key generated now.
     pub fn new() -> Self {
-        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key generation");
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("a generated key");
+        let (issuer, public) = DevIssuer::generate(ISSUER, AUDIENCE).expect("key generation");
         AuthService {
             state: Arc::new(State {
-                encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
-                decoding: DecodingKey::from_ed_der(pair.public_key().as_ref()),
+                issuer,
+                decoding: DecodingKey::from_ed_der(&public),
                 delay_ms: AtomicU64::new(0),
                 fail: AtomicBool::new(false),
                 issue_calls: AtomicU64::new(0),
@@ -101,17 +92,9 @@ impl AuthService {
 
     /// A token for `sub` with these scopes (space-separated).
     pub fn token_with_scope(&self, sub: &str, scope: &str) -> String {
-        let t = now();
-        let mut jti = [0u8; 12];
-        aws_lc_rs::rand::fill(&mut jti).expect("system randomness");
-        let claims = serde_json::json!({
-            "sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": t, "nbf": t, "exp": t + 3600,
-            "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            "scope": scope,
-        });
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some("at+jwt".into());
-        jsonwebtoken::encode(&header, &claims, &self.state.encoding).expect("signing")
+        self.state
+            .issuer
+            .token_with_scope(sub, scope, Duration::from_secs(3600))
     }
 
     /// Delay every answer by this much.

@@ -78,8 +78,28 @@ impl std::fmt::Debug for DevIssuer {
 }
 
 impl DevIssuer {
-    /// A signed access token (`typ: at+jwt`) for `sub`.
+    /// An issuer of tokens for `iss` and `aud`, with an Ed25519 key generated now; the
+    /// public half (DER) to verify them.
+    pub fn generate(iss: &str, aud: &str) -> Result<(DevIssuer, Vec<u8>), String> {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
+        let issuer = DevIssuer {
+            key: EncodingKey::from_ed_der(pkcs8.as_ref()),
+            iss: iss.to_owned(),
+            aud: aud.to_owned(),
+        };
+        Ok((issuer, pair.public_key().as_ref().to_vec()))
+    }
+
+    /// A signed access token (`typ: at+jwt`) for `sub`, scopes `read write`.
     pub fn token(&self, sub: &str, lifetime: Duration) -> String {
+        self.token_with_scope(sub, "read write", lifetime)
+    }
+
+    /// A signed access token (`typ: at+jwt`) for `sub` with these scopes (space-separated).
+    pub fn token_with_scope(&self, sub: &str, scope: &str, lifetime: Duration) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -96,7 +116,7 @@ impl DevIssuer {
             "nbf": now,
             "exp": now + lifetime.as_secs(),
             "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            "scope": "read write",
+            "scope": scope,
         });
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some("at+jwt".into());
@@ -283,22 +303,14 @@ pub fn validator(vars: &Vars) -> Result<(JwtValidator, Option<DevIssuer>), Strin
         }
         return Ok((v, None));
     }
-    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
     // Dev mode: nothing about validation is configured (checked by the caller), and the dev
     // issuer never takes a configured issuer or audience: it must not mint tokens a real
     // deployment would accept.
     if !is_dev_mode(vars) {
         return Err("no key to validate tokens with (JWT_PUBLIC_KEY_FILE)".into());
     }
-    let issuer = DevIssuer {
-        key: EncodingKey::from_ed_der(pkcs8.as_ref()),
-        iss: "jwt-cache-demo".into(),
-        aud: "jwt-cache-demo".into(),
-    };
-    let key = VerificationKey::ed_der(pair.public_key().as_ref()).map_err(|e| e.to_string())?;
+    let (issuer, public) = DevIssuer::generate("jwt-cache-demo", "jwt-cache-demo")?;
+    let key = VerificationKey::ed_der(&public).map_err(|e| e.to_string())?;
     let v = JwtValidator::new(key)
         .issuer(issuer.iss.clone())
         .audience(issuer.aud.clone())

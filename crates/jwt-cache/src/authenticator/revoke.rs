@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{Authenticator, lifetime};
 use crate::cache::{CacheKey, Lookup, Revocation};
 use crate::claims::{JwtClaims, TokenMeta};
-use crate::clock::{deadline_ms, now_ms, now_secs};
+use crate::clock::{deadline_ms, now_ms};
 use crate::error::CacheError;
 use crate::stats::RevocationKind;
 use crate::token::SignedHash;
@@ -36,13 +36,14 @@ impl<C: JwtClaims> Authenticator<C> {
             None => self.cached_meta(&key, token).await.unwrap_or_default(),
         };
         let settings = &self.inner.settings;
-        let now = now_secs();
+        let now_ms = now_ms();
+        let now = now_ms / 1000;
         let ttl = lifetime::revocation_ttl(settings, &meta, now);
         if let Some(sub) = &meta.sub
             && !self
                 .inner
                 .subject_revocations
-                .admit(sub, deadline_ms(now_ms(), ttl), now_ms())
+                .admit(sub, deadline_ms(now_ms, ttl), now_ms)
         {
             // This subject already holds its share of the set: one subject revocation covers
             // this token and every other it holds, issued up to this second included.
