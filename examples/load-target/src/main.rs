@@ -1,69 +1,96 @@
-//! Load-run target (`scripts/load.sh`): the same trivial handler on every route, behind
-//! different authentication, in one process with one dev key, so one token serves them all and
-//! the routes can be compared side by side in one run:
+//! The server of the HTTP benchmark (`scripts/bench.sh`): one trivial handler behind the
+//! authentication `LOAD_MODE` names, on the bare stack the peer has too (axum, no request id,
+//! trace, timeout or CORS layers), one mode per process so each run starts cold and its CPU
+//! time is its own:
 //!
-//! - `GET /plain`: no authentication;
-//! - `GET /direct`: `JwtCacheLayer` validating every request (`ttl(0)`: nothing cached);
-//! - `GET /auth`: `JwtCacheLayer` on the in-process `MemoryCache`;
-//! - `GET /redis` (with `REDIS_URL`): `JwtCacheLayer` on `RedisCache` alone;
-//! - `GET /tiered` (with `REDIS_URL`): `JwtCacheLayer` on `TieredCache` (what the demo uses).
+//! - `plain`: no authentication;
+//! - `direct`: `JwtCacheLayer` validating every request (`ttl(0)`: nothing cached), the design
+//!   note's "before";
+//! - `memory`: `JwtCacheLayer` on the in-process `MemoryCache`;
+//! - `tiered` (with `REDIS_URL`): `JwtCacheLayer` on `TieredCache` (what the demo uses);
+//! - `remote` / `remote-cached` (with `INTROSPECTION_URL`): RFC 7662 introspection (loopback
+//!   `http://`), nothing cached / in-process cache.
 //!
-//! Prints `TOKEN=<jwt>` on its first line so the script can pick it up.
+//! Routes: `GET /me` (authenticated: `ok`), `GET /healthz`. The key and policy come from the
+//! demo's variables (`JWT_PUBLIC_KEY_FILE`, `JWT_ALG`, `JWT_ISSUER`, `JWT_AUDIENCE`,
+//! `INTROSPECTION_CLIENT_ID` / `_SECRET`); `ADDR` is where it listens.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::routing::get;
-use jwt_cache::{JwtCacheLayer, MemoryCache};
+use axum::{Extension, Router};
+use jwt_cache::validator::IntrospectionValidator;
+use jwt_cache::{JwtCacheLayer, MemoryCache, StandardClaims, TokenValidator};
+use jwt_cache_example_support::Vars;
 use jwt_cache_redis::{RedisCache, TieredCache};
 
-async fn ok() -> &'static str {
+async fn me(Extension(claims): Extension<Arc<StandardClaims>>) -> &'static str {
+    std::hint::black_box(&claims);
     "ok"
 }
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3900".into());
-    let (validator, issuer) =
-        jwt_cache_example_support::validator(&jwt_cache_example_support::Vars::process())
-            .expect("configuration");
-    let issuer = issuer.expect("dev mode (no JWT_PUBLIC_KEY_FILE)");
-    println!(
-        "TOKEN={}",
-        issuer.token("load-user", Duration::from_secs(3600))
-    );
-    let direct = JwtCacheLayer::builder(validator.clone())
-        .ttl(Duration::ZERO)
-        .build();
-    let mut app = Router::new()
-        .route("/direct", get(ok).layer(direct))
-        .route(
-            "/auth",
-            get(ok).layer(cached(&validator, MemoryCache::new(100_000))),
-        )
-        .route("/plain", get(ok));
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        let l2 = || async { RedisCache::connect(&url).await.expect("REDIS_URL").build() };
-        let redis = cached(&validator, l2().await);
-        let tiered = TieredCache::builder(l2().await)
-            .start()
-            .await
-            .expect("tiered cache");
-        app = app
-            .route("/redis", get(ok).layer(redis))
-            .route("/tiered", get(ok).layer(cached(&validator, tiered)));
+    if let Err(e) = run().await {
+        eprintln!("jwt-cache-load-target: {e}");
+        std::process::exit(2);
     }
-    let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
-    axum::serve(listener, app).await.unwrap();
 }
 
-/// The layer with `validator` over `cache`, caching for 10 minutes.
-fn cached(
-    validator: &jwt_cache::JwtValidator,
-    cache: impl jwt_cache::ClaimsCache<jwt_cache::StandardClaims>,
-) -> JwtCacheLayer {
-    JwtCacheLayer::builder(validator.clone())
-        .cache(cache)
-        .ttl(Duration::from_secs(600))
-        .build()
+async fn run() -> Result<(), String> {
+    let vars = Vars::process();
+    let env = |name: &str| vars.get(name).ok_or_else(|| format!("{name} is required"));
+    let addr = vars.get("ADDR").unwrap_or_else(|| "127.0.0.1:3900".into());
+    let mode = std::env::var("LOAD_MODE").unwrap_or_else(|_| "memory".into());
+    let remote = || -> Result<Arc<dyn TokenValidator<StandardClaims>>, String> {
+        let v = IntrospectionValidator::<StandardClaims>::builder(env("INTROSPECTION_URL")?)
+            .client_credentials(
+                env("INTROSPECTION_CLIENT_ID")?,
+                env("INTROSPECTION_CLIENT_SECRET")?,
+            )
+            .audience(env("JWT_AUDIENCE")?)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(v))
+    };
+    let local = || -> Result<Arc<dyn TokenValidator<StandardClaims>>, String> {
+        Ok(Arc::new(jwt_cache_example_support::validator(&vars)?.0))
+    };
+    let cached = |v: Arc<dyn TokenValidator<StandardClaims>>| {
+        JwtCacheLayer::builder(v).ttl(Duration::from_secs(600))
+    };
+    let memory = || MemoryCache::new(1_000_000);
+    let layer = match mode.as_str() {
+        "plain" => None,
+        "direct" => Some(JwtCacheLayer::builder(local()?).ttl(Duration::ZERO)),
+        "memory" => Some(cached(local()?).cache(memory())),
+        "tiered" => {
+            let url = env("REDIS_URL")?;
+            let l2 = RedisCache::connect(&url)
+                .await
+                .map_err(|e| format!("REDIS_URL: {e}"))?
+                .build();
+            let tiered = TieredCache::builder(l2)
+                .l1_capacity(1_000_000)
+                .start()
+                .await
+                .map_err(|e| format!("tiered cache: {e}"))?;
+            Some(cached(local()?).cache(tiered))
+        }
+        "remote" => Some(JwtCacheLayer::builder(remote()?).ttl(Duration::ZERO)),
+        "remote-cached" => Some(cached(remote()?).cache(memory())),
+        other => return Err(format!("unknown LOAD_MODE {other:?}")),
+    };
+    let me = match layer {
+        Some(layer) => get(me).layer(layer.build()),
+        None => get(|| async { "ok" }),
+    };
+    let app = Router::new()
+        .route("/me", me)
+        .route("/healthz", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
 }
