@@ -318,6 +318,23 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
         }
     }
 
+    fn store_now(
+        &self,
+        key: &CacheKey,
+        signed: &SignedHash,
+        value: Arc<ValidatedToken<C>>,
+        ttl: Duration,
+        fill: Fill,
+    ) -> Result<(), Arc<ValidatedToken<C>>> {
+        match fill {
+            Fill::Shared => Err(value),
+            _ => {
+                self.inner.l1.put_now(key, signed, value, ttl);
+                Ok(())
+            }
+        }
+    }
+
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
         self.inner.l1.remove_now(key);
         self.inner.l2.remove(key).await

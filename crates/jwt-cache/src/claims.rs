@@ -189,7 +189,7 @@ pub struct TokenMeta {
     pub key: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct RegisteredClaims {
     #[serde(default, deserialize_with = "lenient_time")]
     pub(crate) exp: Option<u64>,

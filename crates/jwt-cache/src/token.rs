@@ -398,6 +398,16 @@ impl TokenHash {
         TokenHash(Sha256::digest(token.as_bytes()).into())
     }
 
+    /// A token's hash and its signed part's ([`SignedHash`]), in one pass over its bytes.
+    pub fn with_signed(token: &str) -> (Self, SignedHash) {
+        let signed = signed_part(token);
+        let mut h = Sha256::new();
+        h.update(signed.as_bytes());
+        let signed_hash = SignedHash(h.clone().finalize().into());
+        h.update(&token.as_bytes()[signed.len()..]);
+        (TokenHash(h.finalize().into()), signed_hash)
+    }
+
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
         hex(&self.0)

@@ -8,7 +8,9 @@ use std::task::{Context, Poll};
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
-use super::{Decision, Inner, Next, Prior, RevocationUnavailable, ValidationResult, lifetime};
+use super::{
+    AuthFuture, Decision, Inner, Next, Prior, RevocationUnavailable, ValidationResult, lifetime,
+};
 use crate::cache::{CacheKey, Fill};
 use crate::claims::JwtClaims;
 use crate::clock::{now_ms, now_secs};
@@ -46,14 +48,20 @@ impl<C: JwtClaims> Inner<C> {
         };
         self.stats.record_miss();
         let checked = prior.checked.clone();
-        let this = self.clone();
-        let validated = match self
-            .flights
-            .join_or_start(key, self.stats.coalesced_counter(), move || {
-                this.validation_flight(key, token, prior)
-            })
-            .await
-        {
+        let validated = loop {
+            let (this, token, prior) = (self.clone(), token.clone(), prior.clone());
+            let flight =
+                self.flights
+                    .join_or_start(key, self.stats.coalesced_counter(), move || {
+                        this.validation_flight(key, token, prior)
+                    });
+            if let Some(result) = flight.await {
+                break result;
+            }
+            // The flight was led on another thread, whose validator turned out to need
+            // waiting (`Inner::miss_now`): it left, so start one here.
+        };
+        let validated = match validated {
             Ok(v) => v,
             Err(rejection) => return (Err(rejection), "validator"),
         };
@@ -75,7 +83,7 @@ impl<C: JwtClaims> Inner<C> {
         key: CacheKey,
         token: Arc<str>,
         prior: Prior,
-    ) -> BoxFuture<'static, ValidationResult<C>> {
+    ) -> BoxFuture<'static, Option<ValidationResult<C>>> {
         let span = tracing::debug_span!("jwt_cache.validate", outcome = tracing::field::Empty);
         Box::pin(
             async move {
@@ -87,7 +95,7 @@ impl<C: JwtClaims> Inner<C> {
                     Err(_) => "invalid",
                 };
                 tracing::Span::current().record("outcome", outcome);
-                result
+                Some(result)
             }
             .instrument(span),
         )
@@ -101,27 +109,9 @@ impl<C: JwtClaims> Inner<C> {
         token: Arc<str>,
         prior: Prior,
     ) -> ValidationResult<C> {
-        #[cfg(feature = "metrics")]
-        let started = std::time::Instant::now();
+        let started = Started::now();
         let (validated, waited) = self.validate_bounded(&token).await;
-        let result = stats::ValidationResult::of(&validated);
-        self.stats.record_validation(result);
-        #[cfg(feature = "metrics")]
-        if let Some(m) = &self.metrics {
-            m.record_validation(started.elapsed(), result);
-        }
-        let validated = match validated {
-            Ok(v) => v,
-            Err(e) => {
-                self.remember_refusal(key, &e);
-                return Err(Rejection::InvalidToken(e));
-            }
-        };
-        if let Err(e) = lifetime::check_lifetime(&self.settings, &validated.meta, now_secs()) {
-            self.remember_refusal(key, &e);
-            return Err(Rejection::InvalidToken(e));
-        }
-        let validated = Arc::new(validated);
+        let validated = self.admit(key, validated, started)?;
         let signed = SignedHash::of(&token);
         // The lookup may already have answered for this token's ids (one round trip on Redis).
         // Its answer is only as fresh as the lookup: used when validation did not wait (a local
@@ -133,6 +123,102 @@ impl<C: JwtClaims> Inner<C> {
             Some(c) => Ok(c.revoked),
             None => self.cache.is_revoked(&signed, &validated.meta).await,
         };
+        self.settle(key, signed, validated, revoked, &token)
+    }
+
+    /// A miss whose validator answers without waiting (a local signature check: the usual
+    /// miss), settled on the caller's thread: validated, revocation-checked and stored with no
+    /// future boxed, under a single-flight lead so that requests for the same token meanwhile
+    /// wait for this validation instead of running their own. A validator that must wait (a
+    /// key set to refetch), a flight already under way, or a revocation check that must ask
+    /// Redis continue on the async path.
+    pub(super) fn miss_now(
+        self: &Arc<Self>,
+        key: CacheKey,
+        token: &str,
+        signed: Option<SignedHash>,
+        prior: Prior,
+    ) -> AuthFuture<C> {
+        let Some(lead) = self.flights.lead(key) else {
+            return self.miss_later(key, token, Next::Validate(prior));
+        };
+        let started = Started::now();
+        let Some(validated) = self.validator.validate_now(token) else {
+            drop(lead);
+            return self.miss_later(key, token, Next::Validate(prior));
+        };
+        self.stats.record_miss();
+        let validated = match self.admit(key, validated, started) {
+            Ok(v) => v,
+            Err(rejection) => {
+                lead.land(Some(Err(rejection.clone())));
+                return AuthFuture::ready(self.finish(Err(rejection), "validator"));
+            }
+        };
+        let signed = signed.unwrap_or_else(|| SignedHash::of(token));
+        let (revoked, validated) = match prior.checked.filter(|c| c.applies_to(&validated.meta)) {
+            Some(c) => (Ok(c.revoked), validated),
+            None => {
+                // Polled once here: an in-process answer is ready at once; one that must ask
+                // Redis goes on asynchronously, the same call.
+                let cache = self.cache.clone();
+                let mut check = Box::pin(async move {
+                    let revoked = cache.is_revoked(&signed, &validated.meta).await;
+                    (revoked, validated)
+                });
+                let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+                match check.as_mut().poll(&mut cx) {
+                    Poll::Ready(answer) => answer,
+                    Poll::Pending => {
+                        let (this, token) = (self.clone(), Arc::<str>::from(token));
+                        return AuthFuture::waiting(Box::pin(async move {
+                            let (revoked, validated) = check.await;
+                            let result = this.settle(key, signed, validated, revoked, &token);
+                            lead.land(Some(result.clone()));
+                            this.finish(result.map(|v| v.claims.clone()), "validator")
+                        }));
+                    }
+                }
+            }
+        };
+        let result = self.settle(key, signed, validated, revoked, token);
+        lead.land(Some(result.clone()));
+        AuthFuture::ready(self.finish(result.map(|v| v.claims.clone()), "validator"))
+    }
+
+    /// Count a validation's outcome and bound its lifetime: what a miss keeps of it.
+    fn admit(
+        &self,
+        key: CacheKey,
+        validated: Result<ValidatedToken<C>, ValidationError>,
+        started: Started,
+    ) -> ValidationResult<C> {
+        let result = stats::ValidationResult::of(&validated);
+        self.stats.record_validation(result);
+        started.record(self, result);
+        let validated = match validated {
+            Ok(v) => v,
+            Err(e) => {
+                self.remember_refusal(key, &e);
+                return Err(Rejection::InvalidToken(e));
+            }
+        };
+        if let Err(e) = lifetime::check_lifetime(&self.settings, &validated.meta, now_secs()) {
+            self.remember_refusal(key, &e);
+            return Err(Rejection::InvalidToken(e));
+        }
+        Ok(Arc::new(validated))
+    }
+
+    /// A validation and its revocation answer: refused, accepted, or accepted and cached.
+    fn settle(
+        &self,
+        key: CacheKey,
+        signed: SignedHash,
+        validated: Arc<ValidatedToken<C>>,
+        revoked: Result<bool, CacheError>,
+        token: &str,
+    ) -> ValidationResult<C> {
         match revoked {
             Ok(false) => {}
             Ok(true) => return Err(Rejection::Revoked),
@@ -149,7 +235,7 @@ impl<C: JwtClaims> Inner<C> {
                 return Ok(validated);
             }
         }
-        self.store(key, signed, validated.clone(), &token);
+        self.store(key, signed, validated.clone(), token);
         Ok(validated)
     }
 
@@ -200,6 +286,10 @@ impl<C: JwtClaims> Inner<C> {
         } else {
             Fill::Shared
         };
+        let v = match self.cache.store_now(&key, &signed, v, ttl, fill) {
+            Ok(()) => return,
+            Err(v) => v,
+        };
         let cache = self.cache.clone();
         self.fire_and_forget(Box::pin(async move {
             cache.put(&key, &signed, v, ttl, fill).await
@@ -223,5 +313,27 @@ impl<C: JwtClaims> Inner<C> {
                 Err(_) => tracing::debug!("no tokio runtime: claims cache write dropped"),
             },
         }
+    }
+}
+
+/// When a validation started, for the latency histogram (nothing without `metrics`).
+#[derive(Clone, Copy)]
+struct Started(#[cfg(feature = "metrics")] std::time::Instant);
+
+impl Started {
+    fn now() -> Self {
+        Started(
+            #[cfg(feature = "metrics")]
+            std::time::Instant::now(),
+        )
+    }
+
+    fn record<C>(self, inner: &Inner<C>, result: stats::ValidationResult) {
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &inner.metrics {
+            m.record_validation(self.0.elapsed(), result);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (inner, result);
     }
 }

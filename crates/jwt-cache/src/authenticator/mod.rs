@@ -43,7 +43,7 @@ use crate::clock::now_secs;
 use crate::error::Rejection;
 pub use crate::stats::AuthStats;
 use crate::stats::{LookupResult, RequestOutcome, Tier};
-use crate::token::TokenHash;
+use crate::token::{SignedHash, TokenHash};
 use crate::validator::token_validator::TokenValidator;
 use crate::validator::{Fingerprint, ValidatedToken};
 
@@ -85,7 +85,8 @@ struct Inner<C> {
     /// The validator takes opaque tokens too (RFC 6750 `b64token`), not only compact JWTs.
     opaque: bool,
     settings: Settings,
-    flights: SingleFlight<CacheKey, ValidationResult<C>>,
+    /// `None`: a flight led on another thread was abandoned (start again).
+    flights: SingleFlight<CacheKey, Option<ValidationResult<C>>>,
     subject_revocations: SubjectRevocations,
     stats: Arc<AuthStats>,
     #[cfg(feature = "metrics")]
@@ -233,15 +234,29 @@ impl<C: JwtClaims> Authenticator<C> {
     /// The cache key of a token for this authenticator (its SHA-256 from the hash memo when
     /// the token is there).
     pub fn cache_key(&self, token: &str) -> CacheKey {
+        self.key_and_signed(token).0
+    }
+
+    /// The cache key, and the token's [`SignedHash`] when it had to be hashed (not found in
+    /// the memo): a token the memo does not know is likely a miss, which needs both.
+    fn key_and_signed(&self, token: &str) -> (CacheKey, Option<SignedHash>) {
         let remembered = self
             .inner
             .memo
             .as_ref()
             .and_then(|m| m.get(&MemoRef(token.as_bytes())));
-        CacheKey {
+        let (hash, signed) = match remembered {
+            Some(hash) => (hash, None),
+            None => {
+                let (hash, signed) = TokenHash::with_signed(token);
+                (hash, Some(signed))
+            }
+        };
+        let key = CacheKey {
             fingerprint: self.inner.fingerprint,
-            token: remembered.unwrap_or_else(|| TokenHash::of(token)),
-        }
+            token: hash,
+        };
+        (key, signed)
     }
 
     /// The token a request carries in the configured places, checked for syntax; `None`: no
@@ -305,7 +320,7 @@ impl<C: JwtClaims> Authenticator<C> {
     /// `token` passed the compact-form check (or, for a validator taking opaque tokens, the
     /// `b64token` one).
     fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
-        let key = self.cache_key(token);
+        let (key, signed) = self.key_and_signed(token);
         let inner = &self.inner;
         let next = match inner.cache.get_now(&key) {
             // An in-process cache answers here, and a hit needs no allocation at all.
@@ -319,13 +334,19 @@ impl<C: JwtClaims> Authenticator<C> {
                 Decision::Done(result) => {
                     return AuthFuture::ready(inner.finish(result, "in_process"));
                 }
+                // The usual miss: a local validator answers at once, on this thread.
+                Decision::Validate(checked) if inner.local => {
+                    return inner.miss_now(key, token, signed, Prior { checked });
+                }
                 Decision::Validate(checked) => Next::Validate(Prior { checked }),
             },
             // A shared cache and a local validator: verify the signature before any network
             // call, so unauthenticated input never reaches Redis; the shared cache is then
             // asked about revocation only, and the validation is kept in process only
             // (`Fill::Local`).
-            None if inner.local => Next::Validate(Prior { checked: None }),
+            None if inner.local => {
+                return inner.miss_now(key, token, signed, Prior { checked: None });
+            }
             None => Next::LookUp,
         };
         // Past the in-process answer (so a hit pays nothing for it): a token a remote
@@ -335,8 +356,16 @@ impl<C: JwtClaims> Authenticator<C> {
             let refused = Err(Rejection::InvalidToken(refused));
             return AuthFuture::ready(inner.finish(refused, "negative"));
         }
+        inner.miss_later(key, token, next)
+    }
+}
+
+impl<C: JwtClaims> Inner<C> {
+    /// The async path past the in-process answer: a shared lookup, a validator that waits,
+    /// a flight under way.
+    fn miss_later(self: &Arc<Self>, key: CacheKey, token: &str, next: Next) -> AuthFuture<C> {
         let token: Arc<str> = Arc::from(token);
-        let inner = inner.clone();
+        let inner = self.clone();
         AuthFuture::waiting(Box::pin(async move {
             let span = tracing::debug_span!(
                 "jwt_cache.authenticate",
@@ -352,9 +381,7 @@ impl<C: JwtClaims> Authenticator<C> {
             inner.finish(result, tier)
         }))
     }
-}
 
-impl<C: JwtClaims> Inner<C> {
     /// Count a refusal made before any cache or validator was asked.
     fn refuse(&self, rejection: Rejection, tier: &'static str) -> Rejection {
         self.record(RequestOutcome::of(&rejection), tier);

@@ -70,6 +70,39 @@ where
     }
 
     /// Flights under way (or abandoned and not yet cleaned up).
+    /// Lead the flight for `key` on this thread, without a future, when none is under way:
+    /// callers that arrive meanwhile join it (through [`join_or_start`](Self::join_or_start))
+    /// and get what [`Lead::land`] hands them; a lead dropped without landing gives them
+    /// `T::default()`. `None`: a flight is under way.
+    pub(crate) fn lead(&self, key: K) -> Option<Lead<K, T>>
+    where
+        T: Default,
+    {
+        let mut map = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if map
+            .get(&key)
+            .is_some_and(|(_, weak)| weak.upgrade().is_some())
+        {
+            return None;
+        }
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel::<T>();
+        let fut: BoxFuture<'static, T> = Box::pin(async move { rx.await.unwrap_or_default() });
+        let flight = fut.shared();
+        if let Some(weak) = flight.downgrade() {
+            map.insert(key, (id, weak));
+        }
+        Some(Lead {
+            tx,
+            _flight: flight,
+            _landing: Landing {
+                flights: Arc::downgrade(&self.flights),
+                key,
+                id,
+            },
+        })
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.flights.lock().unwrap().len()
@@ -78,6 +111,23 @@ where
 
 /// Removes a flight's entry when the flight finishes or is dropped, unless a newer flight
 /// for the same key has replaced it.
+/// A flight led on the caller's thread ([`SingleFlight::lead`]); its entry leaves the map
+/// when it is dropped.
+pub(crate) struct Lead<K: Hash + Eq, T> {
+    tx: tokio::sync::oneshot::Sender<T>,
+    /// Keeps the joiners' handle alive while the leader works.
+    _flight: Shared<BoxFuture<'static, T>>,
+    _landing: Landing<K, T>,
+}
+
+impl<K: Hash + Eq, T> Lead<K, T> {
+    /// Hand the result to every caller that joined.
+    pub(crate) fn land(self, value: T) {
+        let Lead { tx, .. } = self;
+        let _ = tx.send(value);
+    }
+}
+
 struct Landing<K: Hash + Eq, T> {
     flights: Weak<Flights<K, T>>,
     key: K,

@@ -45,6 +45,22 @@ pub trait ClaimsCache<C>: Send + Sync + 'static {
         fill: Fill,
     ) -> Result<(), CacheError>;
 
+    /// Store a validation at once, without waiting, when the cache can (an in-process cache,
+    /// or a tiered cache keeping a [`Fill::Local`] validation in its in-process tier): the
+    /// same effect as [`put`](Self::put). `Err` hands the value back: "call `put`". The miss
+    /// path of a local validator stores through here without boxing a future.
+    #[allow(clippy::result_large_err)]
+    fn store_now(
+        &self,
+        _key: &CacheKey,
+        _signed: &SignedHash,
+        value: Arc<ValidatedToken<C>>,
+        _ttl: Duration,
+        _fill: Fill,
+    ) -> Result<(), Arc<ValidatedToken<C>>> {
+        Err(value)
+    }
+
     /// Forget a validation.
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError>;
 
@@ -83,6 +99,16 @@ where
         fill: Fill,
     ) -> Result<(), CacheError> {
         (**self).put(key, signed, value, ttl, fill).await
+    }
+    fn store_now(
+        &self,
+        key: &CacheKey,
+        signed: &SignedHash,
+        value: Arc<ValidatedToken<C>>,
+        ttl: Duration,
+        fill: Fill,
+    ) -> Result<(), Arc<ValidatedToken<C>>> {
+        (**self).store_now(key, signed, value, ttl, fill)
     }
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
         (**self).remove(key).await

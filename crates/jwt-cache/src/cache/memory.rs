@@ -177,6 +177,18 @@ impl<C: Send + Sync + 'static> ClaimsCache<C> for MemoryCache<C> {
         Ok(())
     }
 
+    fn store_now(
+        &self,
+        key: &CacheKey,
+        signed: &SignedHash,
+        value: Arc<ValidatedToken<C>>,
+        ttl: Duration,
+        _fill: Fill,
+    ) -> Result<(), Arc<ValidatedToken<C>>> {
+        self.put_now(key, signed, value, ttl);
+        Ok(())
+    }
+
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError> {
         self.inner.entries.remove(key);
         Ok(())

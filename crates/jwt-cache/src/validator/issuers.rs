@@ -81,6 +81,25 @@ pub(crate) fn unverified_iss(token: &str) -> Option<String> {
     serde_json::from_slice::<Iss>(&bytes).ok()?.iss
 }
 
+impl<C> Issuers<C> {
+    /// The validator of the token's (unverified) issuer.
+    #[allow(clippy::type_complexity)]
+    fn pick(&self, token: &str) -> Result<(String, &Arc<dyn TokenValidator<C>>), ValidationError> {
+        let iss = unverified_iss(token).ok_or(ValidationError::MissingClaim("iss".into()))?;
+        let validator = self.by_iss.get(&iss).ok_or(ValidationError::WrongIssuer)?;
+        Ok((iss, validator))
+    }
+}
+
+/// A validation with its key identity scoped by its issuer.
+fn scoped<C>(mut v: ValidatedToken<C>, iss: &str) -> ValidatedToken<C> {
+    v.meta.key = Some(format!(
+        "{iss}{SEP}{}",
+        v.meta.key.as_deref().unwrap_or_default()
+    ));
+    v
+}
+
 /// A key identity scoped by issuer (`<iss> NUL <key>`), so that two issuers' `kid`s never
 /// collide and a key is checked against its own issuer's key set.
 const SEP: char = '\u{0}';
@@ -88,14 +107,15 @@ const SEP: char = '\u{0}';
 #[async_trait]
 impl<C: Send + Sync + 'static> TokenValidator<C> for Issuers<C> {
     async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
-        let iss = unverified_iss(token).ok_or(ValidationError::MissingClaim("iss".into()))?;
-        let validator = self.by_iss.get(&iss).ok_or(ValidationError::WrongIssuer)?;
-        let mut v = validator.validate(token).await?;
-        v.meta.key = Some(format!(
-            "{iss}{SEP}{}",
-            v.meta.key.as_deref().unwrap_or_default()
-        ));
-        Ok(v)
+        let (iss, validator) = self.pick(token)?;
+        validator.validate(token).await.map(|v| scoped(v, &iss))
+    }
+
+    fn validate_now(&self, token: &str) -> Option<Result<ValidatedToken<C>, ValidationError>> {
+        match self.pick(token) {
+            Ok((iss, validator)) => Some(validator.validate_now(token)?.map(|v| scoped(v, &iss))),
+            Err(e) => Some(Err(e)),
+        }
     }
 
     fn fingerprint(&self) -> Fingerprint {

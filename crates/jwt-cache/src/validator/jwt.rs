@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
+use super::jws;
 use super::key::VerificationKey;
 use super::token_validator::TokenValidator;
 use super::{Fingerprint, ValidatedToken};
-use crate::claims::{JwtClaims, RegisteredClaims};
+use crate::claims::JwtClaims;
+use crate::clock::now_secs;
 use crate::error::{ConfigError, ValidationError};
 
 #[derive(Clone, Debug)]
@@ -44,9 +46,6 @@ pub struct JwtValidator {
     #[cfg(feature = "jwks")]
     source: Option<super::jwks::JwksKeySource>,
     policy: Policy,
-    /// One `Validation` per algorithm (the policy is the same for every key; a key's pinned
-    /// algorithms are checked before it is used).
-    validations: Arc<[(Algorithm, Validation)]>,
 }
 
 /// Every algorithm a key can be pinned to.
@@ -89,7 +88,7 @@ impl JwtValidator {
     }
 
     fn with_keys(keys: Vec<VerificationKey>) -> Self {
-        let mut v = JwtValidator {
+        JwtValidator {
             keys,
             #[cfg(feature = "jwks")]
             source: None,
@@ -100,10 +99,7 @@ impl JwtValidator {
                 required: vec!["exp".into()],
                 typ: None,
             },
-            validations: Arc::from(Vec::new()),
-        };
-        v.rebuild();
-        v
+        }
     }
 
     /// A validator whose keys come from a JWKS, kept current by `source` (see
@@ -165,7 +161,6 @@ impl JwtValidator {
     #[must_use]
     pub fn with_key(mut self, key: VerificationKey) -> Self {
         self.keys.push(key);
-        self.rebuild();
         self
     }
 
@@ -191,7 +186,6 @@ impl JwtValidator {
     #[must_use]
     pub fn leeway(mut self, secs: u64) -> Self {
         self.policy.leeway = secs.min(crate::clock::REVOCATION_MARGIN.as_secs());
-        self.rebuild();
         self
     }
 
@@ -207,7 +201,6 @@ impl JwtValidator {
         if !self.policy.audiences.is_empty() {
             self.require("aud");
         }
-        self.rebuild();
         self
     }
 
@@ -224,57 +217,60 @@ impl JwtValidator {
         if !self.policy.required.iter().any(|c| c == claim) {
             self.policy.required.push(claim.to_owned());
         }
-        self.rebuild();
     }
 
-    fn rebuild(&mut self) {
-        let validations: Vec<(Algorithm, Validation)> = ALGORITHMS
-            .iter()
-            .map(|&alg| {
-                let mut v = Validation::new(alg);
-                v.leeway = self.policy.leeway;
-                v.validate_nbf = true;
-                v.validate_exp = true;
-                v.set_required_spec_claims(&self.policy.required);
-                if !self.policy.issuers.is_empty() {
-                    v.set_issuer(&self.policy.issuers);
-                }
-                if !self.policy.audiences.is_empty() {
-                    v.set_audience(&self.policy.audiences);
-                }
-                (alg, v)
-            })
-            .collect();
-        self.validations = Arc::from(validations);
+    /// Verify with the keys at hand. `Err(seen)`: the token names a `kid` that none of them
+    /// has, and the key source (at generation `seen`) may learn it by refetching.
+    fn verify_now<C: JwtClaims>(
+        &self,
+        token: &str,
+    ) -> Result<Result<ValidatedToken<C>, ValidationError>, u64> {
+        let header = match jsonwebtoken::decode_header(token) {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(header_error(token, e))),
+        };
+        if let Err(e) = check_header_extensions(token) {
+            return Ok(Err(e));
+        }
+        if let Some(want) = &self.policy.typ {
+            match header.typ.as_deref() {
+                Some(t) if normalize_typ(t) == *want => {}
+                _ => return Ok(Err(ValidationError::WrongType)),
+            }
+        }
+        #[cfg(feature = "jwks")]
+        if let Some(source) = &self.source {
+            let set = source.current();
+            let keys: Vec<&VerificationKey> = self.keys.iter().chain(set.keys.iter()).collect();
+            if keys.is_empty() && !source.is_healthy() {
+                return Ok(Err(ValidationError::Unavailable("no key set yet".into())));
+            }
+            return match self.verify_with(token, &header, &keys) {
+                Err(Miss::UnknownKid) => Err(set.generation),
+                Err(Miss::Refused(e)) => Ok(Err(e)),
+                Ok(v) => Ok(Ok(v)),
+            };
+        }
+        let keys: Vec<&VerificationKey> = self.keys.iter().collect();
+        Ok(self
+            .verify_with(token, &header, &keys)
+            .map_err(Miss::into_error))
     }
 
     async fn verify<C: JwtClaims>(
         &self,
         token: &str,
     ) -> Result<ValidatedToken<C>, ValidationError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| header_error(token, e))?;
-        check_header_extensions(token)?;
-        if let Some(want) = &self.policy.typ {
-            match header.typ.as_deref() {
-                Some(t) if normalize_typ(t) == *want => {}
-                _ => return Err(ValidationError::WrongType),
-            }
-        }
+        #[cfg_attr(not(feature = "jwks"), allow(unused_variables))]
+        let seen = match self.verify_now(token) {
+            Ok(done) => return done,
+            Err(seen) => seen,
+        };
         #[cfg(feature = "jwks")]
         if let Some(source) = &self.source {
-            let set = source.current();
-            let seen = set.generation;
-            let keys: Vec<&VerificationKey> = self.keys.iter().chain(set.keys.iter()).collect();
-            if keys.is_empty() && !source.is_healthy() {
-                return Err(ValidationError::Unavailable("no key set yet".into()));
-            }
-            match self.verify_with(token, &header, &keys) {
-                Err(Miss::UnknownKid) => {}
-                Err(Miss::Refused(e)) => return Err(e),
-                Ok(v) => return Ok(v),
-            }
-            drop(keys);
-            drop(set);
+            // Only a key source answers "unknown kid, ask again": refetch (at most once per
+            // interval, one fetch however many ask) and verify with the new set.
+            let header = jsonwebtoken::decode_header(token).map_err(|e| header_error(token, e))?;
             let kid = header.kid.as_deref().unwrap_or_default();
             let set = source.after_unknown_kid(kid, seen).await?;
             let keys: Vec<&VerificationKey> = self.keys.iter().chain(set.keys.iter()).collect();
@@ -282,9 +278,7 @@ impl JwtValidator {
                 .verify_with(token, &header, &keys)
                 .map_err(Miss::into_error);
         }
-        let keys: Vec<&VerificationKey> = self.keys.iter().collect();
-        self.verify_with(token, &header, &keys)
-            .map_err(Miss::into_error)
+        Err(ValidationError::UnknownKey)
     }
 
     fn verify_with<C: JwtClaims>(
@@ -315,36 +309,50 @@ impl JwtValidator {
             }
             None => keys.to_vec(),
         };
-        let Some((_, validation)) = self.validations.iter().find(|(a, _)| *a == alg) else {
+        if !ALGORITHMS.contains(&alg) {
             return Err(Miss::Refused(ValidationError::AlgorithmNotAllowed));
+        }
+        let Some((message, signature)) = token.rsplit_once('.') else {
+            return Err(Miss::Refused(ValidationError::Malformed(
+                "not a compact JWS".into(),
+            )));
         };
         let mut last = ValidationError::AlgorithmNotAllowed;
         for key in candidates {
             if !key.algorithms.contains(&alg) {
                 continue;
             }
-            match jsonwebtoken::decode::<C>(token, &key.key, validation) {
-                Ok(data) => {
-                    // The payload's registered claims, now that the signature covers them.
-                    let reg: RegisteredClaims =
-                        jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|e| {
-                            Miss::Refused(ValidationError::Malformed(e.to_string()))
-                        })?;
-                    return Ok(ValidatedToken {
-                        claims: Arc::new(data.claims),
-                        meta: reg.into_meta(Some(key.identity.clone())),
-                    });
-                }
-                Err(e) => {
-                    last = map_error(e);
-                    // Only a bad signature makes another candidate key worth trying.
-                    if last != ValidationError::BadSignature {
-                        return Err(Miss::Refused(last));
-                    }
-                }
+            match jws::verify(key.parsed_for(alg), &key.key, alg, message, signature) {
+                Ok(true) => return self.read_claims(token, key).map_err(Miss::Refused),
+                // Only a bad signature makes another candidate key worth trying.
+                Ok(false) => last = ValidationError::BadSignature,
+                Err(e) => return Err(Miss::Refused(map_error(e))),
             }
         }
         Err(Miss::Refused(last))
+    }
+
+    /// The claims of a token whose signature `key` verified: decoded into `C`, checked
+    /// against the policy, and what the cache keeps of them.
+    fn read_claims<C: JwtClaims>(
+        &self,
+        token: &str,
+        key: &VerificationKey,
+    ) -> Result<ValidatedToken<C>, ValidationError> {
+        let payload = jws::payload(token).map_err(map_error)?;
+        let claims: C = serde_json::from_slice(&payload)
+            .map_err(|e| map_error(jsonwebtoken::errors::Error::from(e)))?;
+        let rules = jws::ClaimRules {
+            issuers: &self.policy.issuers,
+            audiences: &self.policy.audiences,
+            required: &self.policy.required,
+            leeway: self.policy.leeway,
+        };
+        let reg = jws::check_claims(&payload, &rules, now_secs()).map_err(map_error)?;
+        Ok(ValidatedToken {
+            claims: Arc::new(claims),
+            meta: reg.into_meta(Some(key.identity.clone())),
+        })
     }
 }
 
@@ -449,6 +457,10 @@ fn map_error(e: jsonwebtoken::errors::Error) -> ValidationError {
 impl<C: JwtClaims> TokenValidator<C> for JwtValidator {
     async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
         self.verify(token).await
+    }
+
+    fn validate_now(&self, token: &str) -> Option<Result<ValidatedToken<C>, ValidationError>> {
+        self.verify_now(token).ok()
     }
 
     /// A digest of stable bytes only (JWA algorithm names, key material digests, sorted

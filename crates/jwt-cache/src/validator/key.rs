@@ -17,6 +17,8 @@ pub struct VerificationKey {
     pub(crate) key: Arc<DecodingKey>,
     family: AlgorithmFamily,
     pub(crate) algorithms: Vec<Algorithm>,
+    /// The public key parsed once per pinned algorithm (`None`: verified by `jsonwebtoken`).
+    pub(crate) parsed: Vec<Option<Arc<aws_lc_rs::signature::ParsedPublicKey>>>,
     pub(crate) material: [u8; 32],
     pub(crate) identity: String,
 }
@@ -45,6 +47,15 @@ fn invalid_key(e: jsonwebtoken::errors::Error) -> ConfigError {
 }
 
 impl VerificationKey {
+    /// The key parsed for `alg`, when `alg` is pinned and aws-lc-rs took the key.
+    pub(crate) fn parsed_for(
+        &self,
+        alg: Algorithm,
+    ) -> Option<&aws_lc_rs::signature::ParsedPublicKey> {
+        let i = self.algorithms.iter().position(|a| *a == alg)?;
+        self.parsed.get(i)?.as_deref()
+    }
+
     fn new(
         key: DecodingKey,
         family: AlgorithmFamily,
@@ -57,6 +68,7 @@ impl VerificationKey {
             key: Arc::new(key),
             family,
             algorithms: Vec::new(),
+            parsed: Vec::new(),
             material: Sha256::digest(material).into(),
             identity: String::new(),
         };
@@ -162,6 +174,7 @@ impl VerificationKey {
         }
         if !self.algorithms.contains(&alg) {
             self.algorithms.push(alg);
+            self.parsed.push(super::jws::parse(&self.key, alg));
         }
         Ok(self)
     }

@@ -13,6 +13,7 @@ pub(crate) mod introspection;
 pub(crate) mod issuers;
 #[cfg(feature = "jwks")]
 pub(crate) mod jwks;
+pub(crate) mod jws;
 pub(crate) mod jwt;
 pub(crate) mod key;
 pub(crate) mod token_validator;

@@ -17,6 +17,14 @@ pub trait TokenValidator<C>: Send + Sync + 'static {
     /// Validate `token` (already checked to be compact-form).
     async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError>;
 
+    /// The answer when it needs no waiting (a signature checked in this process with a key
+    /// at hand), `None` when it does (a remote call, a key set to refetch for an unknown
+    /// `kid`): the authenticator then calls [`validate`](Self::validate). A miss answered here
+    /// is settled on the caller's thread, with no future boxed. Default: `None`.
+    fn validate_now(&self, _token: &str) -> Option<Result<ValidatedToken<C>, ValidationError>> {
+        None
+    }
+
     /// This validator's identity; see [`Fingerprint`].
     fn fingerprint(&self) -> Fingerprint;
 
@@ -67,6 +75,9 @@ where
 {
     async fn validate(&self, token: &str) -> Result<ValidatedToken<C>, ValidationError> {
         (**self).validate(token).await
+    }
+    fn validate_now(&self, token: &str) -> Option<Result<ValidatedToken<C>, ValidationError>> {
+        (**self).validate_now(token)
     }
     fn fingerprint(&self) -> Fingerprint {
         (**self).fingerprint()
