@@ -20,14 +20,14 @@ pub fn decode_value(redis_key: &str, value: &[u8], now_ms: u64) {
     if signed.is_ok() {
         assert_eq!(
             value.first(),
-            Some(&b'4'),
+            Some(&b'6'),
             "a value without a tag was accepted"
         );
     }
     if plain.is_ok() {
         assert_eq!(
             value.first(),
-            Some(&b'3'),
+            Some(&b'5'),
             "a signed value was taken as plain"
         );
     }

@@ -1,8 +1,8 @@
 //! The Redis key scheme.
 //!
-//! `{…}` is a Redis Cluster hash tag: every cache entry of one token (one per validator
-//! namespace) lives in one slot. A lookup's markers live in other slots; fred sends the
-//! pipeline to each node involved in parallel, so it is still one round trip of latency.
+//! Entries, markers and the revocation log live in different slots of a Cluster; fred sends
+//! a lookup's pipeline to each node involved in parallel, so it is still one round trip of
+//! latency. (`{rev}` is the log's hash tag: its keys move together.)
 
 use base64::Engine;
 use jwt_cache::cache::{CacheKey, IdHash, SignedHash};
@@ -29,15 +29,18 @@ impl Keys {
         &self.prefix
     }
 
-    /// `{prefix}{<sha256 of the token, base64url>}:<validator fingerprint, base64url>`: an
-    /// entry covers the token's exact bytes.
+    /// `{prefix}e:<base64url of 128 bits of SHA-256(validator fingerprint ‖ SHA-256(token))>`:
+    /// an entry covers the token's exact bytes, in one validator's namespace. 128 bits keep
+    /// the key short (28 bytes with the default prefix; an entry's Redis footprint is what a
+    /// fleet pays per user) and still take 2^128 work to find another token naming the same
+    /// entry: only the issuer can make tokens that validate, so a birthday collision between
+    /// two tokens of one's own gains nothing.
     pub(crate) fn entry(&self, key: &CacheKey) -> String {
-        format!(
-            "{}{{{}}}:{}",
-            self.prefix,
-            b64(&key.token.0),
-            b64(&key.fingerprint.0)
-        )
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(key.fingerprint.0);
+        h.update(key.token.0);
+        format!("{}e:{}", self.prefix, b64(&h.finalize()[..16]))
     }
 
     /// `{prefix}t:<sha256 of the signed part, base64url>`: revokes every encoding of that
