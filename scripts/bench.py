@@ -112,7 +112,7 @@ class Settings:
     new_tokens: int
 
 
-FULL = Settings(rounds=3, run_s=5, warm_s=1.0, new_tokens=45_000 * 5)
+FULL = Settings(rounds=2, run_s=5, warm_s=1.0, new_tokens=45_000 * 5)
 QUICK = Settings(rounds=1, run_s=1, warm_s=0.5, new_tokens=30_000)
 
 
