@@ -71,7 +71,8 @@ def markdown(meta: dict, results: dict) -> str:
                            ("resident bytes per revocation", "bytes_per_revocation", "{:,.0f}"),
                            ("propagation p50 ms", "propagation_p50_ms", "{:.2f}"),
                            ("propagation p99 ms", "propagation_p99_ms", "{:.2f}"),
-                           ("revocations written per s", "revocations_per_s", "{:,.0f}")])
+                           ("revocations written per s", "revocations_per_s", "{:,.0f}"),
+                           ("writer's view reloads meanwhile", "writer_reloads", "{:,}")])
     lines += ["", "Redis, shared entries (an auth service's validations of the design note's"
               " claims, integrity key on):", ""]
     lines += rows("redis", [("entries", "n", "{:,}"),
