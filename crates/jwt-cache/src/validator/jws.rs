@@ -105,7 +105,7 @@ pub(crate) struct ClaimRules<'a> {
 
 /// A NumericDate as written: exact when an integer, a float otherwise (jsonwebtoken rounds
 /// it for validation; the cache keeps whole seconds).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Numeric {
     Int(u64),
     Float(f64),
@@ -171,6 +171,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for TryParse<T> {
     }
 }
 
+impl<T> TryParse<T> {
+    fn parsed(self) -> Option<T> {
+        match self {
+            TryParse::Parsed(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
 /// `iss` / `aud`: one string or several.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -192,10 +201,10 @@ impl OneOrMany<'_> {
 /// The claims read for validation and for the cache, in one parse of the payload.
 #[derive(Deserialize)]
 struct Registered<'a> {
-    #[serde(default, deserialize_with = "present")]
-    exp: Option<Numeric>,
-    #[serde(default, deserialize_with = "present")]
-    nbf: Option<Numeric>,
+    #[serde(default, deserialize_with = "numeric")]
+    exp: TryParse<Numeric>,
+    #[serde(default, deserialize_with = "numeric")]
+    nbf: TryParse<Numeric>,
     /// Not validated; kept as the cache's `iat` (negative or fractional: whole seconds, or
     /// none).
     #[serde(default)]
@@ -210,9 +219,13 @@ struct Registered<'a> {
     aud: TryParse<OneOrMany<'a>>,
 }
 
-/// A NumericDate that is there: `null` is refused, as jsonwebtoken does.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Numeric>, D::Error> {
-    Numeric::deserialize(d).map(Some)
+/// A NumericDate that is there; anything else there (a string, a negative number, `null`) is
+/// a claim in the wrong format, as jsonwebtoken reads it.
+fn numeric<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TryParse<Numeric>, D::Error> {
+    Ok(match Numeric::deserialize(d) {
+        Ok(v) => TryParse::Parsed(v),
+        Err(_) => TryParse::FailedToParse,
+    })
 }
 
 /// The payload's bytes (base64url-decoded).
@@ -234,8 +247,8 @@ pub(crate) fn check_claims(
     let kind = |k: ErrorKind| Err(Error::from(k));
     for required in rules.required {
         let present = match required.as_str() {
-            "exp" => c.exp.is_some(),
-            "nbf" => c.nbf.is_some(),
+            "exp" => matches!(c.exp, TryParse::Parsed(_)),
+            "nbf" => matches!(c.nbf, TryParse::Parsed(_)),
             "sub" => c.sub.is_some(),
             "iss" => matches!(c.iss, TryParse::Parsed(_)),
             "aud" => matches!(c.aud, TryParse::Parsed(_)),
@@ -245,14 +258,16 @@ pub(crate) fn check_claims(
             return kind(ErrorKind::MissingRequiredClaim(required.clone()));
         }
     }
-    if c.exp
-        .is_some_and(|exp| exp.rounded() < now.saturating_sub(rules.leeway))
-    {
+    if matches!(c.exp, TryParse::FailedToParse) {
+        return kind(ErrorKind::InvalidClaimFormat("exp".into()));
+    }
+    if matches!(c.nbf, TryParse::FailedToParse) {
+        return kind(ErrorKind::InvalidClaimFormat("nbf".into()));
+    }
+    if matches!(c.exp, TryParse::Parsed(exp) if exp.rounded() < now.saturating_sub(rules.leeway)) {
         return kind(ErrorKind::ExpiredSignature);
     }
-    if c.nbf
-        .is_some_and(|nbf| nbf.rounded() > now.saturating_add(rules.leeway))
-    {
+    if matches!(c.nbf, TryParse::Parsed(nbf) if nbf.rounded() > now.saturating_add(rules.leeway)) {
         return kind(ErrorKind::ImmatureSignature);
     }
     if !rules.issuers.is_empty() {
@@ -278,8 +293,8 @@ pub(crate) fn check_claims(
         _ => {}
     }
     Ok(RegisteredClaims {
-        exp: c.exp.map(Numeric::whole),
-        nbf: c.nbf.map(Numeric::whole),
+        exp: c.exp.parsed().map(Numeric::whole),
+        nbf: c.nbf.parsed().map(Numeric::whole),
         iat: c
             .iat
             .filter(|x| x.is_finite() && *x >= 0.0)
@@ -362,6 +377,110 @@ mod tests {
         assert!(check_claims(br#"{"exp": -1}"#, &rules, 100).is_err());
         assert!(check_claims(br#"{"exp": "101"}"#, &rules, 100).is_err());
         assert!(check_claims(br#"{"exp": null}"#, &rules, 100).is_err());
+    }
+
+    /// A claim value as a token may carry it: absent, an integer, a float, a string, null.
+    fn numeric(now: i64) -> impl Strategy<Value = Option<serde_json::Value>> {
+        use serde_json::json;
+        prop_oneof![
+            Just(None),
+            (-3i64..3).prop_map(move |d| Some(json!(now + d * 30))),
+            (-200i64..200).prop_map(move |d| Some(json!(now + d))),
+            (-200i64..200, 0u8..4)
+                .prop_map(move |(d, q)| Some(json!((now + d) as f64 + q as f64 / 4.0))),
+            Just(Some(json!(-5))),
+            Just(Some(json!("12345"))),
+            Just(Some(serde_json::Value::Null)),
+        ]
+    }
+
+    /// `iss` / `aud` as a token may carry it.
+    fn names() -> impl Strategy<Value = Option<serde_json::Value>> {
+        use serde_json::json;
+        prop_oneof![
+            Just(None),
+            Just(Some(json!("a"))),
+            Just(Some(json!("b"))),
+            Just(Some(json!(["b", "a"]))),
+            Just(Some(json!(["b"]))),
+            Just(Some(json!([]))),
+            Just(Some(json!(7))),
+            Just(Some(json!(["a", 7]))),
+        ]
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The claim rules are jsonwebtoken 12's: for any mix of registered claims, policy and
+        /// leeway, `check_claims` accepts exactly what `jsonwebtoken::decode` accepts, and
+        /// refuses with the same error kind.
+        #[test]
+        fn claims_are_judged_as_jsonwebtoken_judges_them(
+            (exp, nbf) in (numeric(crate::clock::now_secs() as i64), numeric(crate::clock::now_secs() as i64)),
+            iss in names(),
+            aud in names(),
+            sub in proptest::option::of("[a-z]{1,4}"),
+            required in proptest::sample::subsequence(vec!["exp", "nbf", "sub", "iss", "aud", "jti"], 0..=6),
+            issuers in proptest::sample::subsequence(vec!["a".to_owned(), "c".to_owned()], 0..=2),
+            audiences in proptest::sample::subsequence(vec!["a".to_owned(), "c".to_owned()], 0..=2),
+            leeway in prop_oneof![Just(0u64), Just(60), 0u64..120],
+        ) {
+            let mut claims = serde_json::Map::new();
+            for (name, value) in [("exp", exp), ("nbf", nbf), ("iss", iss), ("aud", aud)] {
+                if let Some(v) = value {
+                    claims.insert(name.into(), v);
+                }
+            }
+            if let Some(sub) = sub {
+                claims.insert("sub".into(), sub.into());
+            }
+            let secret = [7u8; 32];
+            let token = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(Algorithm::HS256),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(&secret).unwrap(),
+            )
+            .unwrap();
+            let required: Vec<String> = required.into_iter().map(str::to_owned).collect();
+            let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+            validation.leeway = leeway;
+            validation.validate_nbf = true;
+            validation.set_required_spec_claims(&required);
+            if !issuers.is_empty() {
+                validation.set_issuer(&issuers);
+            }
+            if !audiences.is_empty() {
+                validation.set_audience(&audiences);
+            }
+            let before = crate::clock::now_secs();
+            let theirs = jsonwebtoken::decode::<serde_json::Value>(
+                &token,
+                &DecodingKey::from_secret(&secret).unwrap(),
+                &validation,
+            );
+            // jsonwebtoken reads the clock itself: compare only within one second.
+            prop_assume!(crate::clock::now_secs() == before);
+            let rules = ClaimRules {
+                issuers: &issuers,
+                audiences: &audiences,
+                required: &required,
+                leeway,
+            };
+            let ours = check_claims(&payload(&token).unwrap(), &rules, before);
+            // Which missing claim is named first follows jsonwebtoken's HashSet order: only
+            // the kind is compared.
+            let kind = |e: Error| match e.into_kind() {
+                ErrorKind::Json(_) => "json".to_owned(),
+                ErrorKind::MissingRequiredClaim(_) => "missing".to_owned(),
+                other => format!("{other:?}"),
+            };
+            prop_assert_eq!(
+                ours.map(|_| ()).map_err(kind),
+                theirs.map(|_| ()).map_err(kind),
+                "claims {}", serde_json::Value::Object(claims)
+            );
+        }
     }
 
     #[test]
