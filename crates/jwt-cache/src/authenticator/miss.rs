@@ -2,12 +2,15 @@
 //! one validation per token however many requests wait for it (single-flight), the lifetime
 //! bound and the revocation check, and the store that does not delay the response.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
+use super::single_flight::Lead;
 use super::{
     AuthFuture, Decision, Inner, Next, Prior, RevocationUnavailable, ValidationResult, lifetime,
 };
@@ -150,10 +153,7 @@ impl<C: JwtClaims> Inner<C> {
         self.stats.record_miss();
         let validated = match self.admit(key, validated, started) {
             Ok(v) => v,
-            Err(rejection) => {
-                lead.land(Some(Err(rejection.clone())));
-                return AuthFuture::ready(self.finish(Err(rejection), "validator"));
-            }
+            Err(rejection) => return AuthFuture::ready(self.land(lead, Err(rejection))),
         };
         let signed = signed.unwrap_or_else(|| SignedHash::of(token));
         let (revoked, validated) = match prior.checked.filter(|c| c.applies_to(&validated.meta)) {
@@ -166,24 +166,32 @@ impl<C: JwtClaims> Inner<C> {
                     let revoked = cache.is_revoked(&signed, &validated.meta).await;
                     (revoked, validated)
                 });
-                let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-                match check.as_mut().poll(&mut cx) {
+                match poll_once(&mut check) {
                     Poll::Ready(answer) => answer,
                     Poll::Pending => {
                         let (this, token) = (self.clone(), Arc::<str>::from(token));
                         return AuthFuture::waiting(Box::pin(async move {
                             let (revoked, validated) = check.await;
                             let result = this.settle(key, signed, validated, revoked, &token);
-                            lead.land(Some(result.clone()));
-                            this.finish(result.map(|v| v.claims.clone()), "validator")
+                            this.land(lead, result)
                         }));
                     }
                 }
             }
         };
         let result = self.settle(key, signed, validated, revoked, token);
+        AuthFuture::ready(self.land(lead, result))
+    }
+
+    /// A led validation's result: handed to the requests that joined, and counted as this
+    /// request's outcome.
+    fn land(
+        &self,
+        lead: Lead<CacheKey, Option<ValidationResult<C>>>,
+        result: ValidationResult<C>,
+    ) -> Result<Arc<C>, Rejection> {
         lead.land(Some(result.clone()));
-        AuthFuture::ready(self.finish(result.map(|v| v.claims.clone()), "validator"))
+        self.finish(result.map(|v| v.claims.clone()), "validator")
     }
 
     /// Count a validation's outcome and bound its lifetime: what a miss keeps of it.
@@ -249,11 +257,7 @@ impl<C: JwtClaims> Inner<C> {
         token: &str,
     ) -> (Result<ValidatedToken<C>, ValidationError>, bool) {
         let mut fut = self.validator.validate(token);
-        let first = {
-            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-            fut.as_mut().poll(&mut cx)
-        };
-        if let Poll::Ready(r) = first {
+        if let Poll::Ready(r) = poll_once(&mut fut) {
             return (r, false);
         }
         if self.settings.validation_timeout.is_zero()
@@ -299,8 +303,7 @@ impl<C: JwtClaims> Inner<C> {
     /// Run a cache write without delaying the response: polled once here (an in-process cache
     /// finishes at once) and, if it must wait, spawned on the tokio runtime.
     pub(super) fn fire_and_forget(&self, mut fut: BoxFuture<'static, Result<(), CacheError>>) {
-        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-        match fut.as_mut().poll(&mut cx) {
+        match poll_once(&mut fut) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => {
                 self.stats.record_cache_error();
@@ -314,6 +317,14 @@ impl<C: JwtClaims> Inner<C> {
             },
         }
     }
+}
+
+/// Poll a future once, with no waker to call back: what is ready is taken at once, what is
+/// not goes on elsewhere (awaited, or spawned).
+fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    Pin::new(fut).poll(&mut Context::from_waker(
+        futures_util::task::noop_waker_ref(),
+    ))
 }
 
 /// When a validation started, for the latency histogram (nothing without `metrics`).

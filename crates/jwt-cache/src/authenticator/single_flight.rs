@@ -45,31 +45,20 @@ where
         F: FnOnce() -> BoxFuture<'static, T>,
     {
         let mut map = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, weak)) = map.get(&key)
-            && let Some(flight) = weak.upgrade()
-        {
+        if let Some(flight) = under_way(&map, &key) {
             joined.fetch_add(1, Ordering::Relaxed);
             return flight;
         }
-        let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let guard = Landing {
-            flights: Arc::downgrade(&self.flights),
-            key,
-            id,
-        };
+        let guard = self.landing(key);
+        let id = guard.id;
         let work = start();
         let fut: BoxFuture<'static, T> = Box::pin(async move {
             let _guard = guard;
             work.await
         });
-        let flight = fut.shared();
-        if let Some(weak) = flight.downgrade() {
-            map.insert(key, (id, weak));
-        }
-        flight
+        enter(&mut map, key, id, fut)
     }
 
-    /// Flights under way (or abandoned and not yet cleaned up).
     /// Lead the flight for `key` on this thread, without a future, when none is under way:
     /// callers that arrive meanwhile join it (through [`join_or_start`](Self::join_or_start))
     /// and get what [`Lead::land`] hands them; a lead dropped without landing gives them
@@ -79,38 +68,36 @@ where
         T: Default,
     {
         let mut map = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-        if map
-            .get(&key)
-            .is_some_and(|(_, weak)| weak.upgrade().is_some())
-        {
+        if under_way(&map, &key).is_some() {
             return None;
         }
-        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let landing = self.landing(key);
         let (tx, rx) = tokio::sync::oneshot::channel::<T>();
         let fut: BoxFuture<'static, T> = Box::pin(async move { rx.await.unwrap_or_default() });
-        let flight = fut.shared();
-        if let Some(weak) = flight.downgrade() {
-            map.insert(key, (id, weak));
-        }
+        let flight = enter(&mut map, key, landing.id, fut);
         Some(Lead {
             tx,
             _flight: flight,
-            _landing: Landing {
-                flights: Arc::downgrade(&self.flights),
-                key,
-                id,
-            },
+            _landing: landing,
         })
     }
 
+    /// A new flight's landing: a fresh id for `key`, whose entry it removes.
+    fn landing(&self, key: K) -> Landing<K, T> {
+        Landing {
+            flights: Arc::downgrade(&self.flights),
+            key,
+            id: self.ids.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Flights under way (or abandoned and not yet cleaned up).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.flights.lock().unwrap().len()
     }
 }
 
-/// Removes a flight's entry when the flight finishes or is dropped, unless a newer flight
-/// for the same key has replaced it.
 /// A flight led on the caller's thread ([`SingleFlight::lead`]); its entry leaves the map
 /// when it is dropped.
 pub(crate) struct Lead<K: Hash + Eq, T> {
@@ -128,6 +115,30 @@ impl<K: Hash + Eq, T> Lead<K, T> {
     }
 }
 
+/// The flight under way for `key`, if any is still wanted.
+fn under_way<K: Hash + Eq, T>(
+    map: &HashMap<K, (u64, WeakShared<BoxFuture<'static, T>>)>,
+    key: &K,
+) -> Option<Shared<BoxFuture<'static, T>>> {
+    map.get(key).and_then(|(_, weak)| weak.upgrade())
+}
+
+/// Enter `fut` as flight `id` for `key` (the map holds a weak handle) and hand it back shared.
+fn enter<K: Hash + Eq, T: Clone>(
+    map: &mut HashMap<K, (u64, WeakShared<BoxFuture<'static, T>>)>,
+    key: K,
+    id: u64,
+    fut: BoxFuture<'static, T>,
+) -> Shared<BoxFuture<'static, T>> {
+    let flight = fut.shared();
+    if let Some(weak) = flight.downgrade() {
+        map.insert(key, (id, weak));
+    }
+    flight
+}
+
+/// Removes a flight's entry when the flight finishes or is dropped, unless a newer flight
+/// for the same key has replaced it.
 struct Landing<K: Hash + Eq, T> {
     flights: Weak<Flights<K, T>>,
     key: K,
