@@ -63,7 +63,13 @@ mod explicit {
     }
 }
 
-/// The registered claims as the serialized claims hold them.
+/// A registered claim for `meta`: written only when the claims do not already say it.
+fn unless_said<T: PartialEq + Clone>(ours: &Option<T>, said: &Option<T>) -> Option<Option<T>> {
+    (ours != said).then(|| ours.clone())
+}
+
+/// The registered claims as the serialized claims hold them (not `TokenMeta`, which would
+/// also read a claim named `key`: a claims type whose `key` is not a string must still decode).
 #[derive(Default, PartialEq, Deserialize)]
 struct Registered {
     #[serde(default)]
@@ -123,16 +129,13 @@ impl Codec {
         // the meta says it all).
         let said: Registered = rmp_serde::from_slice(&claims).unwrap_or_default();
         let m = &v.meta;
-        let differs = |ours: &Option<u64>, theirs: &Option<u64>| (ours != theirs).then_some(*ours);
-        let differs_text =
-            |ours: &Option<String>, theirs: &Option<String>| (ours != theirs).then(|| ours.clone());
         let meta = Meta {
             k: m.key.clone(),
-            e: differs(&m.exp, &said.exp),
-            n: differs(&m.nbf, &said.nbf),
-            i: differs(&m.iat, &said.iat),
-            j: differs_text(&m.jti, &said.jti),
-            s: differs_text(&m.sub, &said.sub),
+            e: unless_said(&m.exp, &said.exp),
+            n: unless_said(&m.nbf, &said.nbf),
+            i: unless_said(&m.iat, &said.iat),
+            j: unless_said(&m.jti, &said.jti),
+            s: unless_said(&m.sub, &said.sub),
         };
         let mut payload = Vec::with_capacity(claims.len() + 32);
         payload.push(PAIR);
