@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Extension, Router};
-use jwt_cache::validator::IntrospectionValidator;
 use jwt_cache::{JwtCacheLayer, MemoryCache, StandardClaims, TokenValidator};
 use jwt_cache_example_support::Vars;
 use jwt_cache_redis::{RedisCache, TieredCache};
@@ -43,16 +42,12 @@ async fn run() -> Result<(), String> {
     let env = |name: &str| vars.get(name).ok_or_else(|| format!("{name} is required"));
     let addr = vars.get("ADDR").unwrap_or_else(|| "127.0.0.1:3900".into());
     let mode = std::env::var("LOAD_MODE").unwrap_or_else(|_| "memory".into());
-    let remote = || -> Result<Arc<dyn TokenValidator<StandardClaims>>, String> {
-        let v = IntrospectionValidator::<StandardClaims>::builder(env("INTROSPECTION_URL")?)
-            .client_credentials(
-                env("INTROSPECTION_CLIENT_ID")?,
-                env("INTROSPECTION_CLIENT_SECRET")?,
-            )
-            .audience(env("JWT_AUDIENCE")?)
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(v))
+    // The demo's own reading of `INTROSPECTION_URL` and its credentials.
+    let remote = || async {
+        jwt_cache_example_support::remote_validator(&vars)
+            .await?
+            .map(|(v, _)| v)
+            .ok_or_else(|| "INTROSPECTION_URL is required".to_owned())
     };
     let local = || -> Result<Arc<dyn TokenValidator<StandardClaims>>, String> {
         Ok(Arc::new(jwt_cache_example_support::validator(&vars)?.0))
@@ -78,8 +73,8 @@ async fn run() -> Result<(), String> {
                 .map_err(|e| format!("tiered cache: {e}"))?;
             Some(cached(local()?).cache(tiered))
         }
-        "remote" => Some(JwtCacheLayer::builder(remote()?).ttl(Duration::ZERO)),
-        "remote-cached" => Some(cached(remote()?).cache(memory())),
+        "remote" => Some(JwtCacheLayer::builder(remote().await?).ttl(Duration::ZERO)),
+        "remote-cached" => Some(cached(remote().await?).cache(memory())),
         other => return Err(format!("unknown LOAD_MODE {other:?}")),
     };
     let me = match layer {

@@ -359,7 +359,7 @@ pub fn issuers(vars: &Vars) -> Result<Option<Issuers<StandardClaims>>, String> {
 
 /// A remote validator from `INTROSPECTION_URL`, or a JWKS key source from `JWT_JWKS_URL` /
 /// `JWT_ISSUER_URL`, with what to print about it.
-async fn remote_validator(
+pub async fn remote_validator(
     vars: &Vars,
 ) -> Result<Option<(Arc<dyn TokenValidator<StandardClaims>>, String)>, String> {
     let env = |name: &str| vars.get(name);

@@ -26,7 +26,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use jwt_cache::cache::{CacheKey, Fill, Revocation, SignedHash, TokenHash};
 use jwt_cache::validator::{Fingerprint, TokenMeta, ValidatedToken};
 use jwt_cache::{ClaimsCache, JwtCacheBuilder, JwtValidator, MemoryCache, StandardClaims};
-use jwt_cache_redis::{RedisCache, TieredCache};
+use jwt_cache_redis::{RedisCache, RedisCacheBuilder, TieredCache};
 use serde_json::json;
 
 const SECRET: &[u8] = b"jwt-cache-scale-hs256-secret-0123456789";
@@ -162,13 +162,6 @@ async fn memory(n: usize) -> serde_json::Value {
     })
 }
 
-async fn client(url: &str) -> fred::clients::Client {
-    let config = fred::types::config::Config::from_url(url).expect("REDIS_URL");
-    let c = fred::clients::Client::new(config, None, None, None);
-    c.init().await.expect("Redis");
-    c
-}
-
 async fn used_memory(c: &fred::clients::Client) -> u64 {
     let info: String = c
         .info(Some(fred::types::InfoKind::Memory))
@@ -180,13 +173,15 @@ async fn used_memory(c: &fred::clients::Client) -> u64 {
         .expect("used_memory")
 }
 
-async fn tiered(url: &str, capacity: usize) -> TieredCache<StandardClaims> {
-    // A bulk load is not a request: its writes may queue behind each other for seconds.
-    let l2 = RedisCache::connect(url)
+/// A Redis cache on `url` for bulk work: its writes may queue behind each other for seconds.
+async fn l2(url: &str) -> RedisCacheBuilder<StandardClaims, fred::clients::Client> {
+    RedisCache::connect(url)
         .await
         .expect("Redis")
         .write_timeout(Duration::from_secs(30))
-        .build();
+}
+
+async fn tiered(l2: RedisCache<StandardClaims>, capacity: usize) -> TieredCache<StandardClaims> {
     TieredCache::builder(l2)
         .revocation_capacity(capacity)
         .start_timeout(Duration::from_secs(600))
@@ -197,10 +192,14 @@ async fn tiered(url: &str, capacity: usize) -> TieredCache<StandardClaims> {
 
 async fn view(n: usize, url: String) -> serde_json::Value {
     use futures_util::StreamExt;
-    let admin = client(&url).await;
-    admin.flushall::<()>(false).await.expect("FLUSHALL");
+    let writer = l2(&url).await.build();
+    writer
+        .client()
+        .flushall::<()>(false)
+        .await
+        .expect("FLUSHALL");
     let capacity = n * 2 + 1_000;
-    let a = tiered(&url, capacity).await;
+    let a = tiered(writer, capacity).await;
     let ttl = Duration::from_secs(3600);
     let started = Instant::now();
     futures_util::stream::iter(0..n)
@@ -221,21 +220,11 @@ async fn view(n: usize, url: String) -> serde_json::Value {
     // A new instance loading the N revocations, against one loading none (another prefix):
     // the difference in resident memory is the revocations'.
     let empty_before = rss();
-    let empty = TieredCache::<StandardClaims>::builder(
-        RedisCache::connect(&url)
-            .await
-            .expect("Redis")
-            .prefix("empty:")
-            .build(),
-    )
-    .revocation_capacity(capacity)
-    .start()
-    .await
-    .expect("tiered cache");
+    let empty = tiered(l2(&url).await.prefix("empty:").build(), capacity).await;
     let empty_cost = rss().saturating_sub(empty_before);
     let before = rss();
     let started = Instant::now();
-    let b = tiered(&url, capacity).await;
+    let b = tiered(l2(&url).await.build(), capacity).await;
     let load = started.elapsed();
     let loaded_cost = rss().saturating_sub(before);
     assert!(
@@ -278,16 +267,14 @@ async fn view(n: usize, url: String) -> serde_json::Value {
 
 async fn redis(n: usize, url: String) -> serde_json::Value {
     use futures_util::StreamExt;
-    let admin = client(&url).await;
-    admin.flushall::<()>(false).await.expect("FLUSHALL");
-    let cache: RedisCache<StandardClaims> = RedisCache::connect(&url)
+    let cache: RedisCache<StandardClaims> = l2(&url)
         .await
-        .expect("Redis")
         .integrity_key(b"jwt-cache-scale-integrity-key-0123456789")
         .expect("integrity key")
-        .write_timeout(Duration::from_secs(30))
         .build();
-    let before = used_memory(&admin).await;
+    let admin = cache.client();
+    admin.flushall::<()>(false).await.expect("FLUSHALL");
+    let before = used_memory(admin).await;
     let exp = now_secs() + 3600;
     let fingerprint = Fingerprint::of(&[b"auth-service (jwt-cache-scale)"]);
     let entry = |i: usize| {
@@ -329,7 +316,7 @@ async fn redis(n: usize, url: String) -> serde_json::Value {
         .buffer_unordered(IN_FLIGHT)
         .collect::<Vec<()>>()
         .await;
-    let after = used_memory(&admin).await;
+    let after = used_memory(admin).await;
     let (key, _) = entry(0);
     let name = cache.entry_key(&key);
     let one: u64 = admin
