@@ -213,6 +213,32 @@ def clean_env(**extra: str) -> dict:
     return env
 
 
+def redis_cli(port: int, *command: str) -> str:
+    """redis-cli's answer to command on the loopback Redis at port ('' if it did not answer
+    in time)."""
+    try:
+        done = subprocess.run(["redis-cli", "-p", str(port), *command],
+                              capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return ""
+    return done.stdout.strip()
+
+
+def start_redis(sup: Supervisor, log: Path) -> int:
+    """Starts a throwaway redis-server (no persistence) on a free loopback port, under sup;
+    returns the port once it answers PING."""
+    port = free_port()
+    argv = ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no"]
+    proc = sup.start(argv, clean_env(), log)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while redis_cli(port, "PING") != "PONG":
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise Failure(f"redis-server did not start{log_tail(log)}")
+        time.sleep(0.05)
+    return port
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -311,7 +337,7 @@ class Bench:
         if NEW_TOKEN_POPS.intersection(self.pops):
             self.new_available = self.ensure_tokens(self.new_file, "new", self.settings.new_tokens)
         if "tiered" in self.modes:
-            self.start_redis()
+            self.redis_port = start_redis(self.sup, self.logs / "redis.log")
         if REMOTE_MODES.intersection(self.modes):
             self.start_stub()
 
@@ -338,27 +364,6 @@ class Bench:
         partial.replace(path)
         progress(f"minted {held:,} tokens in {time.monotonic() - began:.0f} s")
         return held
-
-    def start_redis(self) -> None:
-        self.redis_port = free_port()
-        log = self.logs / "redis.log"
-        argv = ["redis-server", "--port", self.redis_port, "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no"]
-        proc = self.sup.start(argv, clean_env(), log)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while self.redis_cli("PING") != "PONG":
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise Failure(f"redis-server did not start{log_tail(log)}")
-            time.sleep(0.05)
-
-    def redis_cli(self, *command: str) -> str:
-        """redis-cli's answer to command ('' if it did not answer in time)."""
-        try:
-            done = subprocess.run(["redis-cli", "-p", str(self.redis_port), *command],
-                                  capture_output=True, text=True, timeout=10)
-        except subprocess.TimeoutExpired:
-            return ""
-        return done.stdout.strip()
 
     def start_stub(self) -> None:
         port = free_port()
@@ -436,7 +441,7 @@ class Bench:
     def run(self, mode: str, pop: str, round_no: int) -> Run:
         """One run on a fresh server; returns its record (non-2xx responses and socket
         errors are in it) or raises Failure when nothing could be measured."""
-        if mode == "tiered" and self.redis_cli("FLUSHALL") != "OK":
+        if mode == "tiered" and redis_cli(self.redis_port, "FLUSHALL") != "OK":
             raise Failure("redis-cli FLUSHALL failed")
         port = free_port()
         base = f"http://127.0.0.1:{port}"

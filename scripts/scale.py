@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import DEFAULT_OUT, REPO, free_port, line_chart, machine, progress  # noqa: E402
+from bench import (  # noqa: E402
+    DEFAULT_OUT, REPO, Failure, Supervisor, line_chart, machine, progress, start_redis,
+)
 
 SCALE = REPO / "target/release/jwt-cache-scale"
 FULL = {"memory": [1_000, 10_000, 100_000, 1_000_000], "view": [1_000, 100_000, 1_000_000],
@@ -126,27 +128,17 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     points = QUICK if args.quick else FULL
-    port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}"
     results: dict = {kind: [] for kind in points}
-    try:
-        for _ in range(100):
-            if subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True,
-                              text=True).stdout.strip() == "PONG":
-                break
-            time.sleep(0.05)
-        for kind, ns in points.items():
-            for n in ns:
-                results[kind].append(point(kind, n, None if kind == "memory" else url))
-    except (RuntimeError, subprocess.TimeoutExpired) as err:
-        progress(f"scale: {err}")
-        return 1
-    finally:
-        redis.terminate()
-        redis.wait(timeout=10)
+    with Supervisor() as sup:
+        try:
+            port = start_redis(sup, args.out / "redis.log")
+            url = f"redis://127.0.0.1:{port}"
+            for kind, ns in points.items():
+                for n in ns:
+                    results[kind].append(point(kind, n, None if kind == "memory" else url))
+        except (Failure, RuntimeError, subprocess.TimeoutExpired) as err:
+            progress(f"scale: {err}")
+            return 1
     command = "./scripts/bench.sh --quick" if args.quick else "./scripts/bench.sh"
     meta = {**machine(), "command": command}
     (args.out / "scale.json").write_text(json.dumps({"meta": meta, **results}, indent=2) + "\n")
