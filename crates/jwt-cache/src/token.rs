@@ -60,7 +60,7 @@ where
     }
 }
 
-fn malformed_credentials() -> Rejection {
+pub(crate) fn malformed_credentials() -> Rejection {
     Rejection::InvalidRequest("malformed bearer credentials")
 }
 

@@ -234,17 +234,28 @@ impl<C: JwtClaims> Authenticator<C> {
     /// The cache key of a token for this authenticator (its SHA-256 from the hash memo when
     /// the token is there).
     pub fn cache_key(&self, token: &str) -> CacheKey {
-        self.key_and_signed(token).0
+        self.key_and_signed(token, self.remembered(token.as_bytes()))
+            .0
     }
 
-    /// The cache key, and the token's [`SignedHash`] when it had to be hashed (not found in
-    /// the memo): a token the memo does not know is likely a miss, which needs both.
-    fn key_and_signed(&self, token: &str) -> (CacheKey, Option<SignedHash>) {
-        let remembered = self
-            .inner
+    /// The hash the memo holds for exactly these bytes, if it holds them. It holds only
+    /// tokens this authenticator validated (and stored), so bytes it holds passed
+    /// [`classify`](crate::token::classify) under these same settings.
+    fn remembered(&self, token: &[u8]) -> Option<TokenHash> {
+        self.inner
             .memo
             .as_ref()
-            .and_then(|m| m.get(&MemoRef(token.as_bytes())));
+            .and_then(|m| m.get(&MemoRef(token)))
+    }
+
+    /// The cache key, and the token's [`SignedHash`] when it had to be hashed (`remembered`
+    /// is `None`: not in the memo): a token the memo does not know is likely a miss, which
+    /// needs both.
+    fn key_and_signed(
+        &self,
+        token: &str,
+        remembered: Option<TokenHash>,
+    ) -> (CacheKey, Option<SignedHash>) {
         let (hash, signed) = match remembered {
             Some(hash) => (hash, None),
             None => {
@@ -282,8 +293,8 @@ impl<C: JwtClaims> Authenticator<C> {
         &self,
         headers: &(impl crate::token::RequestHeaders + ?Sized),
     ) -> Result<Option<AuthFuture<C>>, Rejection> {
-        match self.token_in(headers) {
-            Ok(Some(token)) => Ok(Some(self.authenticate_compact(token))),
+        match self.inner.settings.sources.extract(headers) {
+            Ok(Some(raw)) => Ok(Some(self.authenticate_bytes(raw))),
             Ok(None) if self.inner.settings.optional => {
                 self.inner.stats.record_outcome(RequestOutcome::Anonymous);
                 Ok(None)
@@ -307,20 +318,31 @@ impl<C: JwtClaims> Authenticator<C> {
     /// outside the `b64token` grammar, `invalid_request`; a `b64token` that is not a compact
     /// JWS (for a validator that takes only JWTs), `invalid_token`.
     pub fn authenticate(&self, token: &str) -> AuthFuture<C> {
-        match crate::token::classify(
-            token.as_bytes(),
-            self.inner.settings.max_token_len,
-            self.inner.opaque,
-        ) {
-            Ok(token) => self.authenticate_compact(token),
+        self.authenticate_bytes(token.as_bytes())
+    }
+
+    /// The header path and [`authenticate`](Self::authenticate): classify the bytes, unless
+    /// the memo holds exactly them (then they passed the same checks when first validated, and
+    /// a repeat skips the scan of every byte).
+    fn authenticate_bytes(&self, raw: &[u8]) -> AuthFuture<C> {
+        let remembered = self.remembered(raw);
+        let token = match remembered {
+            // ASCII, checked when they were first seen: this cannot fail.
+            Some(_) => std::str::from_utf8(raw).map_err(|_| crate::token::malformed_credentials()),
+            None => {
+                crate::token::classify(raw, self.inner.settings.max_token_len, self.inner.opaque)
+            }
+        };
+        match token {
+            Ok(token) => self.authenticate_compact(token, remembered),
             Err(rejection) => AuthFuture::ready(Err(self.inner.refuse(rejection, "none"))),
         }
     }
 
     /// `token` passed the compact-form check (or, for a validator taking opaque tokens, the
-    /// `b64token` one).
-    fn authenticate_compact(&self, token: &str) -> AuthFuture<C> {
-        let (key, signed) = self.key_and_signed(token);
+    /// `b64token` one); `remembered` is its hash from the memo.
+    fn authenticate_compact(&self, token: &str, remembered: Option<TokenHash>) -> AuthFuture<C> {
+        let (key, signed) = self.key_and_signed(token, remembered);
         let inner = &self.inner;
         let next = match inner.cache.get_now(&key) {
             // An in-process cache answers here, and a hit needs no allocation at all.

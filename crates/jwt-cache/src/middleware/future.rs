@@ -25,15 +25,22 @@ pin_project! {
     }
 }
 
+/// What a request waiting for its authentication holds. Boxed in [`State`]: the wait is the
+/// slow path (a validation, a round trip), and the hot one (an in-process hit, straight to
+/// `Calling`) then moves a future the size of the inner one, not of a whole request.
+struct Pending<S, ReqB, C, H> {
+    auth: AuthFuture<C>,
+    request: Request<ReqB>,
+    service: S,
+    handler: H,
+    realm: Option<Arc<str>>,
+}
+
 pin_project! {
     #[project = StateProj]
     enum State<S, F, ReqB, ResB, C, H> {
         Authenticating {
-            auth: AuthFuture<C>,
-            request: Option<Request<ReqB>>,
-            service: Option<S>,
-            handler: Option<H>,
-            realm: Option<Arc<str>>,
+            pending: Option<Box<Pending<S, ReqB, C, H>>>,
         },
         Calling {
             #[pin]
@@ -60,11 +67,13 @@ where
     ) -> Self {
         ResponseFuture {
             state: State::Authenticating {
-                auth,
-                request: Some(request),
-                service: Some(service),
-                handler: Some(handler),
-                realm,
+                pending: Some(Box::new(Pending {
+                    auth,
+                    request,
+                    service,
+                    handler,
+                    realm,
+                })),
             },
         }
     }
@@ -102,22 +111,20 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Authenticating {
-                    auth,
-                    request,
-                    service,
-                    handler,
-                    realm,
-                } => {
-                    let outcome = ready!(Pin::new(auth).poll(cx));
-                    let handler = handler.take().expect("polled after completion");
+                StateProj::Authenticating { pending } => {
+                    let waiting = pending.as_mut().expect("polled after completion");
+                    let outcome = ready!(Pin::new(&mut waiting.auth).poll(cx));
+                    let Pending {
+                        mut request,
+                        mut service,
+                        handler,
+                        realm,
+                        ..
+                    } = *pending.take().expect("polled after completion");
                     match outcome {
                         Ok(claims) => {
-                            let mut req = request.take().expect("polled after completion");
-                            req.extensions_mut().insert(claims);
-                            let mut svc = service.take().expect("polled after completion");
-                            let future = svc.call(req);
-                            let realm = realm.take();
+                            request.extensions_mut().insert(claims);
+                            let future = service.call(request);
                             this.state.set(State::Calling {
                                 future,
                                 handler: Some(handler),

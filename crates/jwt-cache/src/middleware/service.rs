@@ -64,33 +64,37 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        // The clone is not necessarily ready: keep the one `poll_ready` was called on.
-        // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
         let outcome = self.auth.authenticate_request(&WithMethod {
             method: req.method().as_str(),
             headers: req.headers(),
         });
         let mut req = req;
-        let mut inner = inner;
         match outcome.into_step(req.extensions_mut()) {
-            // The in-process cache answered: no state machine, straight to the service.
+            // The in-process cache answered: no state machine, straight to the service that
+            // `poll_ready` was called on (no clone of it, which for axum's boxed routes is an
+            // allocation per request).
             Step::Call => ResponseFuture::calling(
-                inner.call(req),
+                self.inner.call(req),
                 self.handler.clone(),
                 self.auth.realm_arc(),
             ),
             Step::Reject(rejection) => {
                 ResponseFuture::rejected(self.handler.respond(rejection, self.auth.realm()))
             }
-            Step::Wait(auth) => ResponseFuture::authenticating(
-                auth,
-                req,
-                inner,
-                self.handler.clone(),
-                self.auth.realm_arc(),
-            ),
+            // The service is called later, from the future: it takes the ready one and leaves
+            // a clone here, which is not necessarily ready.
+            // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+            Step::Wait(auth) => {
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::authenticating(
+                    auth,
+                    req,
+                    inner,
+                    self.handler.clone(),
+                    self.auth.realm_arc(),
+                )
+            }
         }
     }
 }
