@@ -1183,7 +1183,10 @@ async fn a_revocation_made_while_a_slow_validation_runs_is_not_lost() {
         let (s, t) = (s.clone(), token.clone());
         tokio::spawn(async move { s.send(Some(&t)).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A's validation has started (counted on entry): not a sleep a slow task start outlasts.
+    while v.calls() == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     // The token is revoked while A's validation runs.
     layer.authenticator().revoke_token(&token).await.unwrap();
     // B: its lookup sees the revocation; it joins A's validation and must still be refused.

@@ -299,7 +299,11 @@ async fn a_request_joining_a_shared_validation_applies_its_own_revocation_answer
         let (s, t) = (s.clone(), token.clone());
         tokio::spawn(async move { s.send(Some(&t)).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The leader is inside its validation (counted on entry, after its lookup): not a sleep
+    // that a slow start of the spawned task could outlast.
+    while v.calls() == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let joiner = s.send(Some(&token)).await;
     assert_eq!(joiner.status, 401, "the joiner's lookup said revoked");
     assert_eq!(leader.await.unwrap().status, 200, "the leader's did not");
