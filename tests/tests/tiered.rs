@@ -194,12 +194,17 @@ async fn a_cut_channel_or_a_restarted_redis_never_outlasts_the_freshness_bound()
     }
     let y = rs256(&claims("y"));
     assert!(accepted(&b, &y).await);
+    let reloaded = reloads(&cb);
     let t0 = Instant::now();
     a.revoke_token(&y).await.unwrap();
     let d = until_refused(&b, &y, t0, Duration::from_secs(1)).await;
-    assert!(
-        d.is_some_and(|d| d < Duration::from_millis(200)),
-        "propagation resumed: {d:?}"
+    assert!(d.is_some(), "propagation resumed");
+    // By its announcement, not by a reload after the freshness bound: a count, not a time
+    // (a loaded machine can take long, the path is what matters).
+    assert_eq!(
+        reloads(&cb),
+        reloaded,
+        "propagation resumed through the channel"
     );
 
     // Redis restarted (empty: no persistence here): the sequence numbers start again; a
