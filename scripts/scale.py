@@ -74,7 +74,8 @@ def markdown(meta: dict, results: dict) -> str:
                            ("propagation p50 ms", "propagation_p50_ms", "{:.2f}"),
                            ("propagation p99 ms", "propagation_p99_ms", "{:.2f}"),
                            ("revocations written per s", "revocations_per_s", "{:,.0f}"),
-                           ("writer's view reloads meanwhile", "writer_reloads", "{:,}")])
+                           ("writer's view reloads meanwhile", "writer_reloads", "{:,}"),
+                           ("writer's view catch-ups meanwhile", "writer_catch_ups", "{:,}")])
     lines += ["", "Redis, shared entries (an auth service's validations of the design note's"
               " claims, integrity key on):", ""]
     lines += rows("redis", [("entries", "n", "{:,}"),

@@ -1,5 +1,5 @@
-//! What the revocation log's channel announces, and what its snapshot returns (input format:
-//! `jwt_cache_redis::fuzzing::revocation_log`).
+//! What the revocation log's channel announces, and what its snapshot and catch-up scripts
+//! return (input format: `jwt_cache_redis::fuzzing::revocation_log`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use jwt_cache::{Authenticator, JwtCacheBuilder, RevocationUnavailable, StandardClaims};
+use jwt_cache::{
+    Authenticator, ClaimsCache, JwtCacheBuilder, RevocationUnavailable, StandardClaims,
+};
 use jwt_cache_redis::{RedisCache, TieredCache};
 use jwt_cache_tests::redis::{RedisCluster, RedisServer};
 use jwt_cache_tests::{AUD, claims, rs256, rs256_validator};
@@ -88,6 +90,7 @@ async fn propagation(url: &str, n: usize, what: &str) {
         tiered(&url, Duration::from_secs(1)).await,
     );
     let (a, b) = (auth(ca), auth(cb.clone()));
+    let reloads = cb.view().stats().reloads();
     let mut delays = Vec::new();
     for i in 0..n {
         let token = rs256(&claims(&format!("user{i}")));
@@ -111,7 +114,19 @@ async fn propagation(url: &str, n: usize, what: &str) {
         delays.len()
     );
     assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
-    assert_eq!(cb.view().stats().gaps(), 0);
+    // Never a reload of the log. A gap can be counted without anything lost: on a cluster an
+    // announcement now and then takes ~50 ms over the bus, and a probe that lands meanwhile
+    // finds Redis ahead; the view then catches up from the recent announcements, which is
+    // cheap. (With 100 samples that made `gaps == 0` fail about one run in six.)
+    let stats = cb.view().stats();
+    eprintln!(
+        "VIEW: {} gaps, {} catch-ups, {} reloads since the start",
+        stats.gaps(),
+        stats.catch_ups(),
+        stats.reloads() - reloads
+    );
+    assert_eq!(stats.reloads(), reloads, "the log was reloaded");
+    assert_eq!(stats.resets(), 0);
     eprintln!(
         "VIEW: {} revocations held (each revoke_token holds the token and its jti)",
         cb.view().len()
@@ -173,11 +188,12 @@ async fn a_cut_channel_or_a_restarted_redis_never_outlasts_the_freshness_bound()
     let (ca, cb) = (tiered(&url, bound).await, tiered(&url, bound).await);
     let (a, b) = (auth(ca), auth(cb.clone()));
     let reloads = |c: &Tiered| c.view().stats().reloads();
+    let catch_ups = |c: &Tiered| c.view().stats().catch_ups();
 
     // The subscriber connections cut: a revocation made meanwhile is announced to nobody.
     let x = rs256(&claims("x"));
     assert!(accepted(&b, &x).await);
-    let before = reloads(&cb);
+    let (before, caught_up) = (reloads(&cb), catch_ups(&cb));
     let killed = server.command("CLIENT KILL TYPE pubsub");
     assert!(!killed.starts_with("-"), "{killed}");
     let t0 = Instant::now();
@@ -186,12 +202,14 @@ async fn a_cut_channel_or_a_restarted_redis_never_outlasts_the_freshness_bound()
         refused_by(&b, &x, t0 + bound + Duration::from_millis(400)).await,
         "refused within the bound"
     );
-    // The view reloaded, and announcements flow again.
+    // The view caught up from the announcements Redis keeps (what it missed, not the whole
+    // log), and announcements flow again.
     let deadline = Instant::now() + Duration::from_secs(3);
-    while reloads(&cb) == before || !cb.view().is_fresh() {
-        assert!(Instant::now() < deadline, "the view never reloaded");
+    while catch_ups(&cb) == caught_up || !cb.view().is_fresh() {
+        assert!(Instant::now() < deadline, "the view never caught up");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(reloads(&cb), before, "caught up without reloading the log");
     let y = rs256(&claims("y"));
     assert!(accepted(&b, &y).await);
     let reloaded = reloads(&cb);
@@ -467,6 +485,93 @@ async fn a_missed_announcement_is_found_by_the_next_one() {
         "the gap went unnoticed: the lost revocation is still accepted"
     );
     assert!(gaps(&ca) > before, "no gap counted");
+}
+
+/// A view whose missed announcements Redis does not keep (here a revocation written without
+/// one, as by a writer of another version, or one trimmed from the list after more were made
+/// than it holds) cannot catch up from them: what the list has does not follow the view's
+/// head, so it reloads the whole log, and what it missed is enforced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_whose_missed_announcements_are_not_kept_reloads_the_log() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let bound = Duration::from_millis(400);
+    let (ca, cb) = (tiered(&url, bound).await, tiered(&url, bound).await);
+    let (a, b) = (auth(ca), auth(cb.clone()));
+    // Announcements in the list first, so it is not simply empty.
+    let y = rs256(&claims("y"));
+    assert!(accepted(&b, &y).await);
+    a.revoke_token(&y).await.unwrap();
+    assert!(refused_by(&b, &y, Instant::now() + Duration::from_secs(3)).await);
+    let x = rs256(&claims("x"));
+    assert!(accepted(&b, &x).await);
+    let (reloads, catch_ups) = (cb.view().stats().reloads(), cb.view().stats().catch_ups());
+    revoke_silently(&server, &x, 0x5eed_f00d);
+    assert!(
+        refused_by(&b, &x, Instant::now() + bound * 10).await,
+        "the missed revocation is enforced"
+    );
+    assert!(
+        cb.view().stats().reloads() > reloads,
+        "the log was reloaded"
+    );
+    assert_eq!(
+        cb.view().stats().catch_ups(),
+        catch_ups,
+        "the list's last announcement is not the missed one: no catch-up"
+    );
+}
+
+/// A burst of revocations larger than the subscriber's channel (fred keeps 32 messages) makes
+/// a view lag; it closes each gap from the announcements Redis keeps, without reloading the
+/// log, and ends up holding every revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_lagging_behind_a_burst_catches_up_without_reloading() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let long = Duration::from_secs(60);
+    let (ca, cb) = (tiered(&url, long).await, tiered(&url, long).await);
+    let a = ca.clone();
+    let reloads = cb.view().stats().reloads();
+    let n = 2_000u64;
+    // All at once: fred pipelines them, faster than the other view's channel drains.
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let a = a.clone();
+        writes.spawn(async move {
+            let r = jwt_cache::cache::Revocation::Jti(format!("burst-{i}"));
+            a.revoke(&r, Duration::from_secs(600)).await
+        });
+    }
+    while let Some(r) = writes.join_next().await {
+        r.unwrap().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cb.view().len() < n as usize {
+        assert!(
+            Instant::now() < deadline,
+            "the view holds {} of {n}",
+            cb.view().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = cb.view().stats();
+    eprintln!(
+        "BURST: {n} revocations; the other view: {} gaps, {} catch-ups, {} reloads after the first",
+        stats.gaps(),
+        stats.catch_ups(),
+        stats.reloads() - reloads
+    );
+    assert!(
+        stats.gaps() >= 1,
+        "the burst made no gap: the test shows nothing"
+    );
+    assert_eq!(stats.reloads(), reloads, "a gap was closed by a reload");
+    assert!(stats.catch_ups() >= 1);
 }
 
 /// With no announcement after the lost one, the periodic probe finds Redis ahead of the view.

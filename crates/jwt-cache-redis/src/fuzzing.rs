@@ -105,6 +105,18 @@ pub fn snapshot(seq: &[u8], members: &[(&[u8], &[u8])], subjects: &[(&[u8], &[u8
     let _ = crate::view::parse_snapshot_for_fuzzing(v);
 }
 
+/// An answer of the catch-up script (`{seq, head, {event, …}}`), built from untrusted parts.
+pub fn catch_up(seq: &[u8], head: &[u8], events: &[&[u8]]) {
+    use fred::types::Value;
+    let bytes = |b: &[u8]| Value::Bytes(b.to_vec().into());
+    let v = Value::Array(vec![
+        bytes(seq),
+        bytes(head),
+        Value::Array(events.iter().map(|e| bytes(e)).collect()),
+    ]);
+    let _ = crate::view::parse_catch_up_for_fuzzing(v);
+}
+
 // One function per fuzz target: the raw input, parsed the way the target documents it.
 
 /// `redis_value`: a first line (the Redis key name), then the value's bytes.
@@ -125,7 +137,8 @@ pub fn redis_value(data: &[u8]) {
 
 /// `revocation_log`: the whole text as one announcement; then, split on newlines, a
 /// snapshot: line 1 the sequence number, line 2 the head, then `member score` and
-/// `subject before` lines (the first half members, the second subjects).
+/// `subject before` lines (the first half members, the second subjects); and a catch-up
+/// answer: the same sequence number and head, then one announcement per line.
 pub fn revocation_log(data: &[u8]) {
     announcement(&String::from_utf8_lossy(data));
     let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
@@ -141,4 +154,5 @@ pub fn revocation_log(data: &[u8]) {
         .collect();
     let (members, subjects) = pairs.split_at(pairs.len() / 2);
     snapshot(seq, members, subjects, head);
+    catch_up(seq, head, lines.get(2..).unwrap_or_default());
 }

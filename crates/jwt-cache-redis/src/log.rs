@@ -10,6 +10,7 @@
 //! | `<prefix>{rev}:log` | sorted set: every live revocation (`t:` signed part, `j:` jti hash, `s:` subject hash), scored by its expiry in ms |
 //! | `<prefix>{rev}:subjects` | hash: subject member → `issued_before` (seconds) |
 //! | `<prefix>{rev}:head` | the id of the last revocation (16 hex digits, random): the log's history identity |
+//! | `<prefix>{rev}:recent` | list: the last [`RECENT`] announcements, oldest first (for a view that missed some) |
 //! | channel `<prefix>{rev}:events` | `"<seq> <member> <until_ms> <issued_before or -> <previous head or -> <head>"`, published by the same script |
 //!
 //! A revocation is written (log, sequence number, head and announcement) by one script: no
@@ -25,6 +26,14 @@
 //! view's sequence number **and** head. Anything else (a different head, a missing one, a
 //! sequence number behind the view's) is a different history: the view reloads, merging, never
 //! forgetting a revocation it holds.
+//!
+//! **Catching up.** A view that missed announcements (a lagged receiver under a burst of
+//! revocations, a reconnection) first reads the ones it missed from `recent`, with the
+//! sequence number and head, in one script, and applies them exactly as if they had been
+//! delivered: each must follow the view's head with the next sequence number, and the view
+//! must end at Redis's sequence number and head. Anything else (more missed than `recent`
+//! holds, another history, an announcement written without the list) falls back to the full
+//! reload. A catch-up costs what was missed; a reload costs every live revocation.
 
 use base64::Engine;
 use jwt_cache::cache::{IdHash, SignedHash, StoredRevocation};
@@ -46,8 +55,13 @@ pub(crate) struct RevocationLog {
     pub(crate) log: String,
     pub(crate) subjects: String,
     pub(crate) head: String,
+    pub(crate) recent: String,
     pub(crate) channel: String,
 }
+
+/// How many announcements the log keeps for catching up (`<prefix>{rev}:recent`): about 100
+/// bytes each in Redis, ~1 MB.
+pub(crate) const RECENT: usize = 10_000;
 
 /// Where a view stands in the log's history: the last sequence number applied and the id of
 /// that revocation (0: none, an empty log).
@@ -107,6 +121,7 @@ impl RevocationLog {
             log: format!("{tag}:log"),
             subjects: format!("{tag}:subjects"),
             head: format!("{tag}:head"),
+            recent: format!("{tag}:recent"),
             channel: format!("{tag}:events"),
         }
     }
@@ -178,10 +193,11 @@ impl RevocationLog {
     }
 }
 
-/// `KEYS` = seq, log, subjects, head; `ARGV` = member, until_ms, issued_before or `-`, now_ms,
-/// channel, the new head. Keeps the longest expiry and the latest `issued_before`, purges what
-/// expired, increments the sequence number, moves the head and announces, in one step.
-/// Returns the sequence number.
+/// `KEYS` = seq, log, subjects, head, recent; `ARGV` = member, until_ms, issued_before or `-`,
+/// now_ms, channel, the new head, how many announcements `recent` keeps. Keeps the longest
+/// expiry and the latest `issued_before`, purges what expired, increments the sequence number,
+/// moves the head, announces and appends the announcement to `recent`, in one step. Returns
+/// the sequence number.
 pub(crate) const REVOKE_SCRIPT: &str = r#"
 local until_ms = tonumber(ARGV[2])
 local cur = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -201,8 +217,25 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 local seq = redis.call('INCR', KEYS[1])
 local prev = redis.call('GET', KEYS[4]) or '-'
 redis.call('SET', KEYS[4], ARGV[6])
-redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[1] .. ' ' .. string.format('%d', until_ms) .. ' ' .. before .. ' ' .. prev .. ' ' .. ARGV[6])
+local event = seq .. ' ' .. ARGV[1] .. ' ' .. string.format('%d', until_ms) .. ' ' .. before .. ' ' .. prev .. ' ' .. ARGV[6]
+redis.call('PUBLISH', ARGV[5], event)
+redis.call('RPUSH', KEYS[5], event)
+redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
 return seq
+"#;
+
+/// `KEYS` = seq, head, recent; `ARGV` = the view's sequence number. `{seq, head, {event, …}}`:
+/// the announcements after the view's, oldest first, read atomically with where the log
+/// stands; `{seq, head}` alone when `recent` does not reach back that far (or the log is
+/// behind the view).
+pub(crate) const CATCH_UP_SCRIPT: &str = r#"
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local head = redis.call('GET', KEYS[2]) or '-'
+local missed = seq - tonumber(ARGV[1])
+if missed < 0 or missed > redis.call('LLEN', KEYS[3]) then return {seq, head} end
+local events = {}
+if missed > 0 then events = redis.call('LRANGE', KEYS[3], -missed, -1) end
+return {seq, head, events}
 "#;
 
 /// `KEYS` = seq, head. Where the log stands: `{seq or false, head or false}` (one slot: the

@@ -68,7 +68,7 @@ pub(crate) fn observe_redis(meter: &Meter, stats: &Arc<RedisStats>, breaker: &Ar
     );
 }
 
-/// `jwt_cache.revocation_view.{entries,fresh,age,reloads,gaps}` of a tiered cache.
+/// `jwt_cache.revocation_view.{entries,fresh,age,reloads,catch_ups,gaps}` of a tiered cache.
 pub(crate) fn observe_view(meter: &Meter, view: &Arc<RevocationView>) {
     observe_gauge(
         meter,
@@ -95,14 +95,22 @@ pub(crate) fn observe_view(meter: &Meter, view: &Arc<RevocationView>) {
     observe_counter(
         meter,
         "jwt_cache.revocation_view.reloads",
-        "Full reloads of the replicated revocations (start, after a gap or a reconnect)",
+        "Full reloads of the replicated revocations (start, and after a gap the recent \
+         announcements could not close)",
         view,
         |v: &RevocationView| vec![(get(&v.stats().reloads), vec![])],
     );
     observe_counter(
         meter,
+        "jwt_cache.revocation_view.catch_ups",
+        "Gaps closed from the recent announcements Redis keeps, without a reload",
+        view,
+        |v: &RevocationView| vec![(get(&v.stats().catch_ups), vec![])],
+    );
+    observe_counter(
+        meter,
         "jwt_cache.revocation_view.gaps",
-        "Sequence gaps seen on the revocation channel (each followed by a reload)",
+        "Sequence gaps seen on the revocation channel (each followed by a catch-up or a reload)",
         view,
         |v: &RevocationView| vec![(get(&v.stats().gaps), vec![])],
     );

@@ -370,6 +370,7 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
             i.log.log.clone(),
             i.log.subjects.clone(),
             i.log.head.clone(),
+            i.log.recent.clone(),
         ];
         let args = vec![
             RevocationLog::member(&stored),
@@ -378,6 +379,7 @@ impl<C: JwtClaims> ClaimsCache<C> for TieredCache<C> {
             now.to_string(),
             i.log.channel.clone(),
             crate::log::format_head(crate::log::new_head()),
+            crate::log::RECENT.to_string(),
         ];
         let client = i.l2.client().clone();
         i.l2.call(i.l2.write_timeout_value(), async move {

@@ -11,7 +11,8 @@ use fred::types::Value;
 use jwt_cache::cache::{RevocationSet, StoredRevocation, now_ms};
 
 use crate::log::{
-    Announcement, POSITION_SCRIPT, Position, RevocationLog, SNAPSHOT_SCRIPT, parse_head,
+    Announcement, CATCH_UP_SCRIPT, POSITION_SCRIPT, Position, RevocationLog, SNAPSHOT_SCRIPT,
+    parse_head,
 };
 
 /// Milliseconds on a monotonic clock (a wall-clock step must not extend a lease). Starts at 1.
@@ -28,8 +29,10 @@ fn mono_ms() -> u64 {
 /// sequence number **and** head equal to the view's; a probe runs every quarter of that. Any
 /// gap (a skipped sequence number, an announcement that does not follow the view's head, a
 /// lagged receiver, a reconnection, a probe that finds Redis elsewhere — ahead, behind, or on
-/// another history after a data loss) makes the instance reload the whole log (only live
-/// revocations: small) before it trusts its view again; a reload merges, it never forgets a
+/// another history after a data loss) makes the instance catch up before it trusts its view
+/// again: from the last announcements Redis keeps, applied as if delivered (each must follow
+/// the view's head), or, when those do not reach back far enough or do not follow, by
+/// reloading the whole log (only live revocations); a reload merges, it never forgets a
 /// revocation the view holds. While the view is not fresh, a
 /// [`TieredCache`](crate::TieredCache) asks Redis on every request instead.
 ///
@@ -52,9 +55,12 @@ jwt_cache::counters! {
     pub struct ViewStats {
         /// Announcements applied.
         applied,
-        /// Full reloads from the log (at start-up and after every gap).
+        /// Full reloads from the log (at start-up, and after a gap the recent announcements
+        /// could not close).
         reloads,
-        /// Gaps detected (each followed by a reload).
+        /// Gaps closed from the recent announcements Redis keeps, without a reload.
+        catch_ups,
+        /// Gaps detected (each followed by a catch-up or a reload).
         gaps,
         /// Probes of the sequence number that failed or timed out.
         probe_failures,
@@ -226,6 +232,47 @@ impl Replicator {
         Ok(())
     }
 
+    /// Close a gap from the announcements Redis keeps (`recent`): `Ok(true)` when the view
+    /// then stands where Redis does (same sequence number, same head), each missed
+    /// announcement applied in order and following the one before; `Ok(false)` when they do
+    /// not reach back far enough or do not follow (another history): reload then. What was
+    /// applied before a failure stays (a revocation is never wrong to hold).
+    async fn catch_up(&self) -> Result<bool, fred::error::Error> {
+        let since = mono_ms();
+        let from = self.view.position();
+        let answer: Value = tokio::time::timeout(
+            self.timeout,
+            self.client.eval(
+                CATCH_UP_SCRIPT,
+                vec![
+                    self.log.seq.clone(),
+                    self.log.head.clone(),
+                    self.log.recent.clone(),
+                ],
+                vec![from.seq.to_string()],
+            ),
+        )
+        .await
+        .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "catch-up"))??;
+        let Some((redis, Some(missed))) = parse_catch_up(answer) else {
+            return Ok(false);
+        };
+        for event in &missed {
+            let Some(a) = RevocationLog::parse_event(event) else {
+                return Ok(false);
+            };
+            if self.view.apply(&a) != Applied::Next {
+                return Ok(false);
+            }
+        }
+        if self.view.position() != redis {
+            return Ok(false);
+        }
+        self.view.stats.catch_ups.fetch_add(1, Ordering::Relaxed);
+        self.view.confirm(since);
+        Ok(true)
+    }
+
     /// Probe where the log stands: `Ok(true)` when the view is current (same sequence number,
     /// same head). A log behind the view, or on another history, counts a reset.
     async fn probe(&self) -> Result<bool, fred::error::Error> {
@@ -284,6 +331,8 @@ impl Replicator {
         let _resubscribe = self.subscriber.manage_subscriptions();
         let mut subscribed = false;
         let mut needs_reload = true;
+        // Nothing to catch up from before the first load.
+        let mut loaded = false;
         let period = Duration::from_millis((self.view.freshness_ms / 4).max(5));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -297,9 +346,16 @@ impl Replicator {
                     .await
                     .is_ok();
             }
+            if subscribed && needs_reload && loaded {
+                match self.catch_up().await {
+                    Ok(true) => needs_reload = false,
+                    Ok(false) => {}
+                    Err(e) => tracing::debug!(error = %e, "revocation view catch-up failed"),
+                }
+            }
             if subscribed && needs_reload {
                 match self.reload().await {
-                    Ok(()) => needs_reload = false,
+                    Ok(()) => (needs_reload, loaded) = (false, true),
                     Err(e) => tracing::debug!(error = %e, "revocation view reload failed"),
                 }
             }
@@ -386,6 +442,40 @@ pub(crate) fn parse_snapshot_for_fuzzing(v: Value) -> Option<usize> {
     parse_snapshot(v).map(|(_, revocations)| revocations.len())
 }
 
+/// [`parse_catch_up`] for the fuzz targets: how many of the answer's announcements parse.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_catch_up_for_fuzzing(v: Value) -> Option<usize> {
+    parse_catch_up(v).map(|(_, events)| {
+        events
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| RevocationLog::parse_event(e).is_some())
+            .count()
+    })
+}
+
+/// `{seq, head, {event, …}}` → where the log stands and the announcements the view missed
+/// (`None` inside: `recent` does not reach back far enough). Untrusted input.
+fn parse_catch_up(v: Value) -> Option<(Position, Option<Vec<String>>)> {
+    let Value::Array(parts) = v else {
+        return None;
+    };
+    let (seq, head, events) = match parts.as_slice() {
+        [seq, head] => (seq, head, None),
+        [seq, head, Value::Array(events)] => (seq, head, Some(events)),
+        _ => return None,
+    };
+    let position = Position {
+        seq: value_u64(seq)?,
+        head: parse_head(value_str(head).as_deref())?,
+    };
+    let events = match events {
+        None => None,
+        Some(events) => Some(events.iter().map(value_str).collect::<Option<Vec<_>>>()?),
+    };
+    Some((position, events))
+}
+
 /// `{seq, {member, score, …}, {subject, before, …}, head}` → `(position, revocations)`.
 /// Entries that do not parse are skipped, except that an unreadable subject time revokes the
 /// whole subject.
@@ -444,6 +534,57 @@ fn value_u64(v: &Value) -> Option<u64> {
                     .filter(|d| d.is_finite() && *d >= 0.0)
                     .map(|d| d as u64)
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::String(v.into())
+    }
+
+    #[test]
+    fn a_catch_up_answer_parses_only_in_its_two_shapes() {
+        let head = "00000000000000ff";
+        let event = "3 t:AAAA 5 - - 00000000000000ff";
+        assert_eq!(
+            parse_catch_up(Value::Array(vec![
+                Value::Integer(3),
+                s(head),
+                Value::Array(vec![s(event)])
+            ])),
+            Some((
+                Position { seq: 3, head: 0xff },
+                Some(vec![event.to_owned()])
+            ))
+        );
+        // Not far enough back: the position alone, and the view reloads.
+        assert_eq!(
+            parse_catch_up(Value::Array(vec![Value::Integer(3), s("-")])),
+            Some((Position { seq: 3, head: 0 }, None))
+        );
+        for bad in [
+            Value::Null,
+            Value::Array(vec![Value::Integer(3)]),
+            Value::Array(vec![Value::Integer(-1), s(head)]),
+            Value::Array(vec![Value::Integer(3), s("ff")]),
+            Value::Array(vec![Value::Integer(3), s(head), s(event)]),
+            Value::Array(vec![
+                Value::Integer(3),
+                s(head),
+                Value::Array(vec![Value::Integer(1)]),
+            ]),
+            Value::Array(vec![
+                Value::Integer(3),
+                s(head),
+                Value::Array(vec![]),
+                Value::Null,
+            ]),
+        ] {
+            assert_eq!(parse_catch_up(bad.clone()), None, "{bad:?}");
         }
     }
 }

@@ -217,6 +217,8 @@ async fn view(n: usize, url: String) -> serde_json::Value {
     let revoke_rate = n as f64 / started.elapsed().as_secs_f64();
     // Full reloads of the writer's own view while it wrote (each one reads the whole log).
     let writer_reloads = a.view().stats().reloads();
+    // Gaps it closed from the recent announcements instead (each reads what it missed).
+    let writer_catch_ups = a.view().stats().catch_ups();
     // A new instance loading the N revocations, against one loading none (another prefix):
     // the difference in resident memory is the revocations'.
     let empty_before = rss();
@@ -258,6 +260,7 @@ async fn view(n: usize, url: String) -> serde_json::Value {
         "kind": "view", "n": n,
         "revocations_per_s": revoke_rate,
         "writer_reloads": writer_reloads,
+        "writer_catch_ups": writer_catch_ups,
         "load_ms": load.as_secs_f64() * 1e3,
         "bytes_per_revocation": loaded_cost.saturating_sub(empty_cost) as f64 / n as f64,
         "propagation_p50_ms": percentile(&times, 0.50) as f64 / 1e3,
