@@ -169,6 +169,17 @@ impl Maps {
         }
     }
 
+    /// Count `n` writes; every 1,024th purges what expired. A purge walks the whole set, so
+    /// purging on every write (as `extend` did for every replicated announcement) made each
+    /// write cost the size of the set, under the lock every request's `covers` takes.
+    fn count_writes(&mut self, n: usize, now_ms: u64) {
+        let before = self.writes;
+        self.writes = self.writes.wrapping_add(n);
+        if self.writes / 1024 != before / 1024 {
+            self.purge(now_ms);
+        }
+    }
+
     fn purge(&mut self, now_ms: u64) {
         self.tokens.retain(|_, until| *until > now_ms);
         self.jtis.retain(|_, until| *until > now_ms);
@@ -245,10 +256,7 @@ impl RevocationSet {
             }
         }
         m.add(revocation, until_ms);
-        m.writes += 1;
-        if m.writes.is_multiple_of(1024) {
-            m.purge(now_ms);
-        }
+        m.count_writes(1, now_ms);
         self.any.store(true, Ordering::Release);
         Ok(())
     }
@@ -262,12 +270,14 @@ impl RevocationSet {
         now_ms: u64,
     ) {
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
-        m.purge(now_ms);
+        let mut added = 0;
         for (r, until) in revocations {
             if until > now_ms {
                 m.add(&r, until);
+                added += 1;
             }
         }
+        m.count_writes(added, now_ms);
         if m.len() > 0 {
             self.any.store(true, Ordering::Release);
         }
