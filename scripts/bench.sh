@@ -3,8 +3,8 @@
 # then how cost grows with scale (scripts/scale.py). Loopback only, bounded, and it starts and
 # stops everything it uses (servers, the introspection stub, redis-server).
 #   ./scripts/bench.sh            full run: 2 rounds x 7 modes x 4 populations x 5 s, and the
-#                                 scale curves up to 1M (about 16 min on 2 cores; the tiered
-#                                 view with 1M live revocations alone takes ~7)
+#                                 scale curves up to 1M (about 8 min on 2 cores once built:
+#                                 ~7 the HTTP runs, ~1 the scale points)
 #   ./scripts/bench.sh --quick    1 round of 1 s runs and the small scale points (about a
 #                                 minute once built; what CI runs: every mode must answer
 #                                 correctly, speed is only reported)
