@@ -346,14 +346,23 @@ impl Replicator {
                     .await
                     .is_ok();
             }
+            // A catch-up that failed (a timeout, a lost connection: Redis is slow or away) is
+            // tried again at the next tick, not turned into a reload: a reload is the heaviest
+            // read there is (seconds with a million live revocations), and a fleet of lagging
+            // views sending it to a struggling Redis would keep it busy. The view is stale
+            // meanwhile, so requests ask Redis.
+            let mut catch_up_failed = false;
             if subscribed && needs_reload && loaded {
                 match self.catch_up().await {
                     Ok(true) => needs_reload = false,
                     Ok(false) => {}
-                    Err(e) => tracing::debug!(error = %e, "revocation view catch-up failed"),
+                    Err(e) => {
+                        catch_up_failed = true;
+                        tracing::debug!(error = %e, "revocation view catch-up failed");
+                    }
                 }
             }
-            if subscribed && needs_reload {
+            if subscribed && needs_reload && !catch_up_failed {
                 match self.reload().await {
                     Ok(()) => (needs_reload, loaded) = (false, true),
                     Err(e) => tracing::debug!(error = %e, "revocation view reload failed"),
