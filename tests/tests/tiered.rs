@@ -525,6 +525,32 @@ async fn a_view_whose_missed_announcements_are_not_kept_reloads_the_log() {
     );
 }
 
+/// A catch-up that keeps failing (here the list is a key of another type, so the script
+/// errors) is retried, then the view reloads: it is never left stale for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_that_keeps_failing_ends_in_a_reload() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let bound = Duration::from_millis(400);
+    let cb = tiered(&url, bound).await;
+    let b = auth(cb.clone());
+    let x = rs256(&claims("x"));
+    assert!(accepted(&b, &x).await);
+    let reloads = cb.view().stats().reloads();
+    let set = server.command("SET jwt:{rev}:recent not-a-list");
+    assert!(set.starts_with("+OK"), "{set}");
+    revoke_silently(&server, &x, 0x0dd_ba11);
+    let deadline = Instant::now() + bound * 20;
+    while cb.view().stats().reloads() == reloads || !cb.view().is_fresh() {
+        assert!(Instant::now() < deadline, "the view never reloaded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!accepted(&b, &x).await, "the missed revocation is enforced");
+    assert!(cb.view().stats().gaps() >= 1);
+}
+
 /// A burst of revocations larger than the subscriber's channel (fred keeps 32 messages) makes
 /// a view lag; it closes each gap from the announcements Redis keeps, without reloading the
 /// log, and ends up holding every revocation.

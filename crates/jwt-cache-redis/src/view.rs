@@ -333,6 +333,8 @@ impl Replicator {
         let mut needs_reload = true;
         // Nothing to catch up from before the first load.
         let mut loaded = false;
+        // Catch-ups that failed in a row (not "did not reach back": an error).
+        let mut catch_up_errors = 0u32;
         let period = Duration::from_millis((self.view.freshness_ms / 4).max(5));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -347,24 +349,26 @@ impl Replicator {
                     .is_ok();
             }
             // A catch-up that failed (a timeout, a lost connection: Redis is slow or away) is
-            // tried again at the next tick, not turned into a reload: a reload is the heaviest
-            // read there is (seconds with a million live revocations), and a fleet of lagging
-            // views sending it to a struggling Redis would keep it busy. The view is stale
-            // meanwhile, so requests ask Redis.
+            // tried again at the next tick, not turned into a reload at once: a reload is the
+            // heaviest read there is (seconds with a million live revocations), and a fleet of
+            // lagging views sending it to a struggling Redis would keep it busy. The view is
+            // stale meanwhile, so requests ask Redis. After three errors in a row (the script
+            // itself failing, say on a `recent` key of the wrong type), reload.
             let mut catch_up_failed = false;
             if subscribed && needs_reload && loaded {
                 match self.catch_up().await {
-                    Ok(true) => needs_reload = false,
-                    Ok(false) => {}
+                    Ok(true) => (needs_reload, catch_up_errors) = (false, 0),
+                    Ok(false) => catch_up_errors = 0,
                     Err(e) => {
-                        catch_up_failed = true;
+                        catch_up_errors += 1;
+                        catch_up_failed = catch_up_errors < 3;
                         tracing::debug!(error = %e, "revocation view catch-up failed");
                     }
                 }
             }
             if subscribed && needs_reload && !catch_up_failed {
                 match self.reload().await {
-                    Ok(()) => (needs_reload, loaded) = (false, true),
+                    Ok(()) => (needs_reload, loaded, catch_up_errors) = (false, true, 0),
                     Err(e) => tracing::debug!(error = %e, "revocation view reload failed"),
                 }
             }
