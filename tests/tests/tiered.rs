@@ -250,6 +250,11 @@ async fn a_cut_channel_or_a_restarted_redis_never_outlasts_the_freshness_bound()
         !accepted(&b, &x).await,
         "what B held before the restart stays"
     );
+    // Whether a probe or the catch-up after the reconnection found it, the history changed.
+    assert!(
+        cb.view().stats().resets() >= 1,
+        "the restart was not counted"
+    );
 }
 
 /// `INFO commandstats` as command → calls.

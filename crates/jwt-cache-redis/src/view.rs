@@ -254,7 +254,12 @@ impl Replicator {
         )
         .await
         .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "catch-up"))??;
-        let Some((redis, Some(missed))) = parse_catch_up(answer) else {
+        let Some((redis, missed)) = parse_catch_up(answer) else {
+            return Ok(false);
+        };
+        // Found here rather than by a probe (after a reconnect, say): counted all the same.
+        self.note_reset(redis, from);
+        let Some(missed) = missed else {
             return Ok(false);
         };
         for event in &missed {
@@ -312,6 +317,13 @@ impl Replicator {
             self.view.confirm(since);
             return Ok(true);
         }
+        self.note_reset(redis, view);
+        Ok(false)
+    }
+
+    /// Count and log a reset when Redis stands behind the view, or at its sequence number on
+    /// another head: the log's history changed.
+    fn note_reset(&self, redis: Position, view: Position) {
         if redis.seq < view.seq || (redis.seq == view.seq && redis.head != view.head) {
             self.view.stats.resets.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -320,7 +332,6 @@ impl Replicator {
                 "revocation log history changed (Redis lost data, was flushed or failed over): reloading, keeping what this instance holds"
             );
         }
-        Ok(false)
     }
 
     /// The replication loop: subscribe (fred resubscribes after reconnecting), load, then
