@@ -120,17 +120,14 @@ async fn propagation(url: &str, n: usize, what: &str) {
     // cheap. (With 100 samples that made `gaps == 0` fail about one run in six.)
     let stats = cb.view().stats();
     eprintln!(
-        "VIEW: {} gaps, {} catch-ups, {} reloads since the start",
+        "VIEW: {} revocations held (each revoke_token holds the token and its jti); {} gaps, {} catch-ups, {} reloads since the start",
+        cb.view().len(),
         stats.gaps(),
         stats.catch_ups(),
         stats.reloads() - reloads
     );
     assert_eq!(stats.reloads(), reloads, "the log was reloaded");
     assert_eq!(stats.resets(), 0);
-    eprintln!(
-        "VIEW: {} revocations held (each revoke_token holds the token and its jti)",
-        cb.view().len()
-    );
 }
 
 #[tokio::test]
@@ -204,11 +201,14 @@ async fn a_cut_channel_or_a_restarted_redis_never_outlasts_the_freshness_bound()
     );
     // The view caught up from the announcements Redis keeps (what it missed, not the whole
     // log), and announcements flow again.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while catch_ups(&cb) == caught_up || !cb.view().is_fresh() {
-        assert!(Instant::now() < deadline, "the view never caught up");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_fresh_after(
+        &cb,
+        catch_ups,
+        caught_up,
+        Duration::from_secs(3),
+        "caught up",
+    )
+    .await;
     assert_eq!(reloads(&cb), before, "caught up without reloading the log");
     // Fresh, so the refusal comes from the view itself (no Redis call): it holds x.
     assert!(cb.view().is_fresh() && !accepted(&b, &x).await);
@@ -460,6 +460,22 @@ fn revoke_silently(server: &RedisServer, token: &str, head: u64) {
     }
 }
 
+/// Wait until `count` of `c` has moved from `before` and its view is fresh again; fail after
+/// `within`, saying the view never did `what`.
+async fn until_fresh_after(
+    c: &Tiered,
+    count: impl Fn(&Tiered) -> u64,
+    before: u64,
+    within: Duration,
+    what: &str,
+) {
+    let deadline = Instant::now() + within;
+    while count(c) == before || !c.view().is_fresh() {
+        assert!(Instant::now() < deadline, "the view never {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn gaps(c: &Tiered) -> u64 {
     c.view().stats().gaps()
 }
@@ -516,11 +532,14 @@ async fn a_view_whose_missed_announcements_are_not_kept_reloads_the_log() {
     assert!(accepted(&b, &x).await);
     let (reloads, catch_ups) = (cb.view().stats().reloads(), cb.view().stats().catch_ups());
     revoke_silently(&server, &x, 0x5eed_f00d);
-    let deadline = Instant::now() + bound * 10;
-    while cb.view().stats().reloads() == reloads || !cb.view().is_fresh() {
-        assert!(Instant::now() < deadline, "the view never reloaded");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_fresh_after(
+        &cb,
+        |c| c.view().stats().reloads(),
+        reloads,
+        bound * 10,
+        "reloaded",
+    )
+    .await;
     // Fresh, so the refusal comes from the view itself (no Redis call): the reload brought x.
     assert!(!accepted(&b, &x).await, "the missed revocation is enforced");
     assert_eq!(
@@ -547,11 +566,14 @@ async fn a_catch_up_that_keeps_failing_ends_in_a_reload() {
     let set = server.command("SET jwt:{rev}:recent not-a-list");
     assert!(set.starts_with("+OK"), "{set}");
     revoke_silently(&server, &x, 0x0dd_ba11);
-    let deadline = Instant::now() + bound * 20;
-    while cb.view().stats().reloads() == reloads || !cb.view().is_fresh() {
-        assert!(Instant::now() < deadline, "the view never reloaded");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_fresh_after(
+        &cb,
+        |c| c.view().stats().reloads(),
+        reloads,
+        bound * 20,
+        "reloaded",
+    )
+    .await;
     assert!(!accepted(&b, &x).await, "the missed revocation is enforced");
     assert!(cb.view().stats().gaps() >= 1);
 }

@@ -205,9 +205,8 @@ impl Replicator {
     pub(crate) async fn reload(&self) -> Result<(), fred::error::Error> {
         let since = mono_ms();
         let now = now_ms();
-        let snapshot: Value = tokio::time::timeout(
-            self.timeout,
-            self.client.eval(
+        let snapshot = self
+            .eval(
                 SNAPSHOT_SCRIPT,
                 vec![
                     self.log.seq.clone(),
@@ -216,10 +215,9 @@ impl Replicator {
                     self.log.head.clone(),
                 ],
                 vec![now.to_string()],
-            ),
-        )
-        .await
-        .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "reload"))??;
+                "reload",
+            )
+            .await?;
         let (position, revocations) = parse_snapshot(snapshot).ok_or_else(|| {
             fred::error::Error::new(fred::error::ErrorKind::Parse, "revocation log snapshot")
         })?;
@@ -240,9 +238,8 @@ impl Replicator {
     async fn catch_up(&self) -> Result<bool, fred::error::Error> {
         let since = mono_ms();
         let from = self.view.position();
-        let answer: Value = tokio::time::timeout(
-            self.timeout,
-            self.client.eval(
+        let answer = self
+            .eval(
                 CATCH_UP_SCRIPT,
                 vec![
                     self.log.seq.clone(),
@@ -250,10 +247,9 @@ impl Replicator {
                     self.log.recent.clone(),
                 ],
                 vec![from.seq.to_string()],
-            ),
-        )
-        .await
-        .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "catch-up"))??;
+                "catch-up",
+            )
+            .await?;
         let Some((redis, missed)) = parse_catch_up(answer) else {
             return Ok(false);
         };
@@ -282,16 +278,14 @@ impl Replicator {
     /// same head). A log behind the view, or on another history, counts a reset.
     async fn probe(&self) -> Result<bool, fred::error::Error> {
         let since = mono_ms();
-        let answer: Value = tokio::time::timeout(
-            self.timeout,
-            self.client.eval(
+        let answer = self
+            .eval(
                 POSITION_SCRIPT,
                 vec![self.log.seq.clone(), self.log.head.clone()],
-                Vec::<String>::new(),
-            ),
-        )
-        .await
-        .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, "probe"))??;
+                Vec::new(),
+                "probe",
+            )
+            .await?;
         let parse = || -> Option<Position> {
             let Value::Array(parts) = &answer else {
                 return None;
@@ -299,12 +293,7 @@ impl Replicator {
             let [seq, head] = parts.as_slice() else {
                 return None;
             };
-            let seq = match seq {
-                Value::Null => 0,
-                v => value_u64(v)?,
-            };
-            let head = parse_head(value_str(head).as_deref())?;
-            Some(Position { seq, head })
+            parse_position(seq, head)
         };
         let Some(redis) = parse() else {
             return Err(fred::error::Error::new(
@@ -319,6 +308,19 @@ impl Replicator {
         }
         self.note_reset(redis, view);
         Ok(false)
+    }
+
+    /// Run one of the log's scripts, bounded by the timeout (`what` names it in the error).
+    async fn eval(
+        &self,
+        script: &'static str,
+        keys: Vec<String>,
+        args: Vec<String>,
+        what: &'static str,
+    ) -> Result<Value, fred::error::Error> {
+        tokio::time::timeout(self.timeout, self.client.eval(script, keys, args))
+            .await
+            .map_err(|_| fred::error::Error::new(fred::error::ErrorKind::Timeout, what))?
     }
 
     /// Count and log a reset when Redis stands behind the view, or at its sequence number on
@@ -478,6 +480,17 @@ pub(crate) fn parse_catch_up_for_fuzzing(v: Value) -> Option<usize> {
     })
 }
 
+/// A sequence number (nil: none yet, 0) and a head as the position and catch-up scripts
+/// return them. Untrusted input.
+fn parse_position(seq: &Value, head: &Value) -> Option<Position> {
+    let seq = match seq {
+        Value::Null => 0,
+        v => value_u64(v)?,
+    };
+    let head = parse_head(value_str(head).as_deref())?;
+    Some(Position { seq, head })
+}
+
 /// `{seq, head, {event, …}}` → where the log stands and the announcements the view missed
 /// (`None` inside: `recent` does not reach back far enough). Untrusted input.
 fn parse_catch_up(v: Value) -> Option<(Position, Option<Vec<String>>)> {
@@ -489,10 +502,7 @@ fn parse_catch_up(v: Value) -> Option<(Position, Option<Vec<String>>)> {
         [seq, head, Value::Array(events)] => (seq, head, Some(events)),
         _ => return None,
     };
-    let position = Position {
-        seq: value_u64(seq)?,
-        head: parse_head(value_str(head).as_deref())?,
-    };
+    let position = parse_position(seq, head)?;
     let events = match events {
         None => None,
         Some(events) => Some(events.iter().map(value_str).collect::<Option<Vec<_>>>()?),
